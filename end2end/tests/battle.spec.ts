@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import { collectErrors, expect, openBattle, test } from './fixtures';
+
+const battleUrl = (base: string) => `${base}/battle/${randomUUID()}`;
+
+test('the lobby starts a battle whose page hydrates without errors', async ({ page, server }) => {
+  const errors = collectErrors(page);
+  await page.goto(server.url);
+  await page.getByRole('link', { name: 'Start a battle' }).click();
+  await expect(page).toHaveURL(/\/battle\/[0-9a-f-]{36}$/);
+  await expect(page.locator('#connectionState')).toHaveText('Live');
+  const id = page.url().split('/battle/')[1];
+  await expect(page.locator('#battleId')).toHaveValue(id);
+  await expect(page.locator('#opponentStatus')).toHaveText('Thinking');
+  expect(errors).toEqual([]);
+});
+
+test('the lobby joins a battle from a pasted link and explains bad input', async ({ page, server }) => {
+  const errors = collectErrors(page);
+  await page.goto(server.url);
+  const field = page.getByLabel('Join a battle');
+  await field.fill('not a battle!');
+  await page.getByRole('button', { name: 'Join' }).click();
+  await expect(page.locator('#joinError')).toContainText('not a battle id or a battle link');
+
+  await field.fill(`${server.url}/battle/pasted-link-42`);
+  await page.getByRole('button', { name: 'Join' }).click();
+  await expect(page).toHaveURL(/\/battle\/pasted-link-42$/);
+  await expect(page.locator('#connectionState')).toHaveText('Live');
+  expect(errors).toEqual([]);
+});
+
+test('typing shows "Typing..." to the opponent, then "Thinking" after the timeout', async ({ browser, server }) => {
+  const url = battleUrl(server.url);
+  const alice = await (await browser.newContext()).newPage();
+  const bob = await (await browser.newContext()).newPage();
+  await openBattle(alice, url);
+  await openBattle(bob, url);
+
+  await alice.locator('#editor').pressSequentially('fn main() {}');
+  await expect(bob.locator('#opponentStatus')).toHaveText('Typing...');
+  await expect(alice.locator('#opponentStatus'), 'a page ignores its own frames').toHaveText('Thinking');
+  await expect(bob.locator('#opponentStatus')).toHaveText('Thinking', { timeout: 6_000 });
+});
+
+test('Run and Submit show their labels to the opponent', async ({ browser, server }) => {
+  const url = battleUrl(server.url);
+  const alice = await (await browser.newContext()).newPage();
+  const bob = await (await browser.newContext()).newPage();
+  await openBattle(alice, url);
+  await openBattle(bob, url);
+
+  await alice.getByRole('button', { name: 'Run' }).click();
+  await expect(bob.locator('#opponentStatus')).toHaveText('Running code');
+  await alice.getByRole('button', { name: 'Submit' }).click();
+  await expect(bob.locator('#opponentStatus')).toHaveText('Submitted code');
+  await bob.getByRole('button', { name: 'Run' }).click();
+  await expect(alice.locator('#opponentStatus')).toHaveText('Running code');
+  await expect(bob.locator('#opponentStatus')).toHaveText('Submitted code');
+});
+
+test('Tab indents in the editor instead of leaving it', async ({ page, server }) => {
+  await openBattle(page, battleUrl(server.url));
+  const editor = page.locator('#editor');
+  await editor.click();
+  await page.keyboard.type('if x {');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('y');
+  await expect(editor).toHaveValue('if x {\n    y');
+  await expect(editor).toBeFocused();
+});
+
+test('two players in one battle, side by side', async ({ page, server }) => {
+  const url = battleUrl(server.url);
+  await page.setViewportSize({ width: 1600, height: 760 });
+  await page.setContent(`
+    <style>body{margin:0;display:flex;gap:8px;background:#888}iframe{flex:1;height:760px;border:0}</style>
+    <iframe name="alice" src="${url}"></iframe><iframe name="bob" src="${url}"></iframe>`);
+  const alice = page.frameLocator('iframe[name=alice]');
+  const bob = page.frameLocator('iframe[name=bob]');
+  await expect(alice.locator('#connectionState')).toHaveText('Live');
+  await expect(bob.locator('#connectionState')).toHaveText('Live');
+
+  await bob.getByRole('button', { name: 'Submit' }).click();
+  await expect(alice.locator('#opponentStatus')).toHaveText('Submitted code');
+  await alice.locator('#editor').pressSequentially('fn solve(n: u64) -> u64 {\n');
+  await expect(bob.locator('#opponentStatus')).toHaveText('Typing...');
+  if (process.env.SCREENSHOT) {
+    await page.screenshot({ path: process.env.SCREENSHOT });
+  }
+});

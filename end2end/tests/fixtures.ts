@@ -1,0 +1,76 @@
+import { test as base, expect, type Page } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+
+/** A battle-status server on a free port, built by `cargo leptos build`. */
+export class Server {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly url: string,
+  ) {}
+
+  static async start(): Promise<Server> {
+    const bin = process.env.BATTLE_STATUS_BIN ?? path.join(root, 'target', 'debug', 'battle-status');
+    const child = spawn(bin, ['--addr', '127.0.0.1:0'], {
+      env: {
+        ...process.env,
+        LEPTOS_SITE_ROOT: path.join(root, 'target', 'site'),
+        LEPTOS_ENV: 'PROD',
+        RUST_LOG: 'info',
+        NO_COLOR: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      let output = '';
+      const read = (chunk: Buffer) => {
+        output += chunk.toString();
+        const listening = output.match(/listening on (http:\/\/[0-9.]+:[0-9]+)/);
+        if (listening) resolve(listening[1]);
+      };
+      child.stdout!.on('data', read);
+      child.stderr!.on('data', read);
+      child.on('error', reject);
+      child.on('exit', (code) => reject(new Error(`the server exited (${code}) before listening:\n${output}`)));
+    });
+    return new Server(child, url);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/** Errors the page logged or threw, collected from its first moment. */
+export function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(error.message));
+  return errors;
+}
+
+/** Opens a battle page and waits until it is hydrated and connected. */
+export async function openBattle(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await expect(page.locator('#connectionState')).toHaveText('Live');
+}
+
+export const test = base.extend<{}, { server: Server }>({
+  server: [
+    async ({}, use) => {
+      const server = await Server.start();
+      await use(server);
+      await server.stop();
+    },
+    { scope: 'worker' },
+  ],
+});
+
+export { expect };

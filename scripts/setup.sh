@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what building (and, with --test, testing) battle-status needs and
+# is missing on this machine; skips what is already there at the right
+# version. Safe to run again. Sourced by run.sh and test.sh.
+#
+#   scripts/setup.sh          the build toolchain
+#   scripts/setup.sh --test   the build toolchain, Chromium and Playwright
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CARGO_LEPTOS_VERSION="0.3.10"
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$ROOT/Cargo.lock")"
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Release profile of the installed tools: no LTO, many codegen units. Halves
+# the install time on a 2-core machine; the tools work the same.
+fast_install() {
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 cargo install "$@"
+}
+
+# Installs the npm packages of $1 from its lockfile, unless that exact
+# lockfile was installed already.
+npm_ci() {
+  local dir="$ROOT/$1" stamp="$ROOT/$1/node_modules/.installed-package-lock.json"
+  if ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    say "installing $2"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --no-audit --no-fund
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+}
+
+export PATH="$HOME/.cargo/bin:$ROOT/tools/node_modules/.bin:$PATH"
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(cargo leptos --version 2>/dev/null || true)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ]; then
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 10 minutes, once)"
+  fast_install "cargo-leptos@$CARGO_LEPTOS_VERSION" --locked
+fi
+
+if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION, the version in Cargo.lock (about 7 minutes, once)"
+  fast_install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+# wasm-opt for release builds: npm's binaryen (Debian's is too old to
+# produce a bundle that hydrates), pinned by tools/package-lock.json.
+npm_ci tools "wasm-opt (npm binaryen)"
+
+if [ "${1:-}" = "--test" ]; then
+  if ! command -v chromium >/dev/null; then
+    say "installing Debian's chromium"
+    as_root apt-get update
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends chromium
+  fi
+  npm_ci end2end "Playwright (no browser download: the tests use Debian's chromium)"
+fi

@@ -1,0 +1,31 @@
+//! battle-status: shows each player of a head-to-head coding battle what
+//! the opponent is doing right now.
+//!
+//! One crate, two builds: the server (`ssr`) and the browser bundle
+//! (`hydrate`). Modules, each with one job:
+//!
+//! - [`protocol`] (both): the wire format: frames, actions and their labels,
+//!   room names, limits, close codes. Pure.
+//! - [`status`] (both): the opponent-status model and the typing throttle,
+//!   driven by explicit time. Pure.
+//! - [`app`] (both): the Leptos routes and views: the lobby and the battle
+//!   page.
+//! - [`client`] (both, real under `hydrate`): the battle page's socket,
+//!   throttle and single wake-up timer; inert on the server.
+//! - `server` (`ssr`): configuration, router, the room relay, the hub and
+//!   the backplane between nodes.
+
+pub mod app;
+pub mod client;
+pub mod protocol;
+#[cfg(feature = "ssr")]
+pub mod server;
+pub mod status;
+
+/// Browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}
