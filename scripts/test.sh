@@ -20,7 +20,7 @@ cargo leptos build
 e2e_status=0
 (cd end2end && npx playwright test) || e2e_status=$?
 read -r e2e_passed e2e_failed < <(node -e '
-  const { stats } = require(process.argv[1]);
+  const { stats } = require(require("node:path").resolve(process.argv[1]));
   console.log(stats.expected, stats.unexpected + stats.flaky);
 ' end2end/test-results/results.json 2>/dev/null || echo "0 1")
 if [ "$e2e_status" -ne 0 ] && [ "$e2e_failed" -eq 0 ]; then e2e_failed=1; fi
