@@ -8,7 +8,7 @@
 use std::{borrow::Cow, fmt, str::FromStr};
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 use thiserror::Error;
 
 /// Version of the wire format announced in the welcome frame.
@@ -27,6 +27,8 @@ pub const MAX_FAILED_TEST: u16 = 9999;
 /// ones; 4000-4499 mean "reconnect when you like"; 4500-4999 mean "do not
 /// reconnect, tell the user".
 pub mod close {
+    /// The client is leaving on purpose: its seat is freed at once.
+    pub const NORMAL: u16 = 1000;
     /// The server is shutting down; reconnect.
     pub const GOING_AWAY: u16 = 1001;
     /// A frame was larger than [`super::MAX_FRAME_BYTES`].
@@ -34,6 +36,17 @@ pub mod close {
     /// The client read too slowly and its outgoing queue of actions filled
     /// up; reconnect (a fresh connection starts with an empty queue).
     pub const SLOW_CONSUMER: u16 = 4001;
+    /// The client did not answer pings within the heartbeat timeout; the
+    /// server counts it as dropped. Reconnect.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4002;
+    /// The room already has two players; do not reconnect as a player
+    /// (watching as a spectator is allowed).
+    pub const ROOM_FULL: u16 = 4501;
+    /// The room has as many spectators as it may; do not reconnect.
+    pub const SPECTATORS_FULL: u16 = 4502;
+    /// A newer connection presented the same player key and took the seat
+    /// (the battle is open in another tab); do not reconnect.
+    pub const REPLACED: u16 = 4503;
 }
 
 /// A validated room name: 1 to [`MAX_ROOM_CHARS`] characters of
@@ -274,8 +287,7 @@ impl ClientFrame {
     }
 }
 
-/// The serialised shape shared by client frames and relayed frames: the
-/// client's fields, in the original script's order, then the server's.
+/// A client frame as the original script writes it.
 #[derive(Serialize)]
 struct WireFrame<'a> {
     #[serde(rename = "type")]
@@ -307,6 +319,9 @@ pub enum FrameError {
     /// The `action` field was missing, not a string, or not a known action.
     #[error("unknown action {0:?}")]
     UnknownAction(String),
+    /// A spectator sent typing or an action.
+    #[error("spectators cannot send typing or actions")]
+    SpectatorCannotSend,
     /// A known field had the wrong shape.
     #[error("field {field:?} {problem}")]
     InvalidField {
@@ -327,6 +342,7 @@ impl FrameError {
             Self::UnknownType(_) => "unknown_type",
             Self::UnknownAction(_) => "unknown_action",
             Self::InvalidField { .. } => "invalid_field",
+            Self::SpectatorCannotSend => "spectator",
         }
     }
 }
@@ -382,22 +398,168 @@ fn describe(value: Option<&Value>) -> String {
     }
 }
 
+/// What a member is in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// One of the (at most two) players; the default.
+    #[default]
+    Player,
+    /// Watches the players; cannot send typing or actions.
+    Spectator,
+}
+
+impl Role {
+    /// Reads the `role` query parameter.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "player" => Some(Self::Player),
+            "spectator" => Some(Self::Spectator),
+            _ => None,
+        }
+    }
+}
+
+/// Shortest accepted player key, in characters.
+pub const MIN_PLAYER_KEY_CHARS: usize = 16;
+
+/// The private key a tab presents (query parameter `player`) so that a
+/// reconnection is the same member: 16 to 64 characters of
+/// `[A-Za-z0-9_-]`. The server never sends it to anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PlayerKey(String);
+
+impl PlayerKey {
+    /// Checks a presented key.
+    pub fn parse(key: &str) -> Option<Self> {
+        let room = RoomName::parse(key).ok()?;
+        (room.0.len() >= MIN_PLAYER_KEY_CHARS).then_some(Self(room.0))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether a member's connection is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Connection {
+    /// Connected.
+    Online,
+    /// Dropped without leaving; the seat is kept for the grace period.
+    Reconnecting,
+}
+
+/// One member in a room snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberState {
+    /// The member's public id, as in `from`.
+    pub id: String,
+    /// Player or spectator.
+    pub role: Role,
+    /// Online or reconnecting.
+    pub state: Connection,
+    /// The member's last action, if any.
+    pub last_action: Option<Action>,
+    /// How many more milliseconds the member shows as typing (0: not typing).
+    pub typing_ms: u64,
+}
+
+/// The first frame of every connection: who you are and the room right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Welcome {
+    /// The protocol version, [`PROTOCOL_VERSION`].
+    pub protocol: u8,
+    /// The room joined.
+    pub room: RoomName,
+    /// The member id of this connection; relayed frames carry it in `from`.
+    pub you: String,
+    /// This connection's role.
+    pub role: Role,
+    /// True if this connection took over a seat it held before (same key).
+    pub resumed: bool,
+    /// The room's sequence number when the snapshot was taken: frames with
+    /// this `seq` or lower are already in `members`.
+    pub seq: u64,
+    /// The server sends a `heartbeat` frame at least this often; a client
+    /// that hears nothing for longer (plus some slack) should reconnect.
+    pub heartbeat_ms: u64,
+    /// Everyone in the room, this connection included.
+    pub members: Vec<MemberState>,
+}
+
+/// A change in who is in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceEvent {
+    /// A new member joined.
+    Join,
+    /// A member's connection dropped; their seat is kept for the grace period.
+    Reconnecting,
+    /// A reconnecting member is back, as the same member.
+    Resume,
+    /// A member left, or did not come back in time.
+    Leave,
+}
+
+/// A member named in a presence frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRef {
+    /// The member's public id.
+    pub id: String,
+    /// Player or spectator.
+    pub role: Role,
+}
+
+/// A presence change, numbered in the room's sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// What happened.
+    pub event: PresenceEvent,
+    /// To whom.
+    pub member: MemberRef,
+    /// The room's sequence number.
+    pub seq: u64,
+}
+
+/// The fields of a relayed `typing` or `action` frame: the client's fields
+/// exactly as sent (in the original script's order), then the server's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stamped {
+    /// The client's own id for itself, as sent.
+    #[serde(rename = "clientId", default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The action code, in `action` frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    /// The client's timestamp, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<Number>,
+    /// The sender's member id, assigned by the server.
+    pub from: String,
+    /// The room's sequence number: one more for each frame in the room.
+    pub seq: u64,
+}
+
 /// A frame the server sends. Frame types this build does not know are read
 /// as [`ServerFrame::Unknown`] and ignored, so newer servers can add types.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum ServerFrame {
-    /// Sent once, first, on every new connection.
-    Welcome {
-        /// The protocol version, [`PROTOCOL_VERSION`].
-        protocol: u8,
-        /// The room joined.
-        room: RoomName,
-        /// The member id the server gave this connection; relayed frames
-        /// carry it in `from`.
-        you: String,
-    },
-    /// A client frame relayed to every member of the room.
-    Relayed(RelayedFrame),
+    /// Sent once, first, on every connection.
+    Welcome(Welcome),
+    /// A relayed typing ping.
+    Typing(Stamped),
+    /// A relayed action.
+    Action(Stamped),
+    /// Someone joined, dropped, came back or left.
+    Presence(Presence),
+    /// Sent every heartbeat interval so that clients can tell a dead socket.
+    Heartbeat,
     /// The server refused something this connection sent.
     Error {
         /// Stable machine-readable code, e.g. `invalid_json`.
@@ -406,50 +568,26 @@ pub enum ServerFrame {
         message: String,
     },
     /// A frame type this build does not know.
+    #[serde(other)]
     Unknown,
 }
 
-/// A client frame as relayed: the client's fields exactly as sent, stamped
-/// with the sender's server-assigned id and the room's sequence number.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RelayedFrame {
-    /// The client's frame.
-    pub frame: ClientFrame,
-    /// The sender's member id, assigned by the server.
-    pub from: String,
-    /// The room's sequence number: one more for each frame relayed in the room.
-    pub seq: u64,
-}
-
-impl RelayedFrame {
-    /// The relayed frame as sent on the wire.
-    pub fn to_json(&self) -> String {
-        let (kind, action) = match self.frame.event {
-            ClientEvent::Typing => ("typing", None),
-            ClientEvent::Action(action) => ("action", Some(action)),
-        };
-        #[derive(Serialize)]
-        struct Stamped<'a> {
-            #[serde(flatten)]
-            frame: WireFrame<'a>,
-            from: &'a str,
-            seq: u64,
-        }
-        let wire = Stamped {
-            frame: WireFrame {
-                kind,
-                client_id: self.frame.client_id.as_deref(),
-                action,
-                ts: self.frame.ts.as_ref(),
-            },
-            from: &self.from,
-            seq: self.seq,
-        };
-        serde_json::to_string(&wire).expect("a frame of strings and numbers always serialises")
-    }
-}
-
 impl ServerFrame {
+    /// Stamps a client frame for relaying.
+    pub fn relayed(frame: ClientFrame, from: String, seq: u64) -> Self {
+        let (action, wrap): (_, fn(Stamped) -> Self) = match frame.event {
+            ClientEvent::Typing => (None, Self::Typing),
+            ClientEvent::Action(action) => (Some(action), Self::Action),
+        };
+        wrap(Stamped {
+            client_id: frame.client_id,
+            action,
+            ts: frame.ts,
+            from,
+            seq,
+        })
+    }
+
     /// An error frame answering a refused client frame.
     pub fn error(error: &FrameError) -> Self {
         Self::Error {
@@ -458,71 +596,26 @@ impl ServerFrame {
         }
     }
 
+    /// The sender and event of a relayed frame, if this is one with a known
+    /// action.
+    pub fn as_relayed(&self) -> Option<(&Stamped, ClientEvent)> {
+        match self {
+            Self::Typing(stamped) => Some((stamped, ClientEvent::Typing)),
+            Self::Action(stamped) => Some((stamped, ClientEvent::Action(stamped.action?))),
+            _ => None,
+        }
+    }
+
     /// The frame as sent on the wire.
     pub fn to_json(&self) -> String {
-        let value = match self {
-            Self::Welcome {
-                protocol,
-                room,
-                you,
-            } => {
-                serde_json::json!({"type": "welcome", "protocol": protocol, "room": room, "you": you})
-            }
-            Self::Relayed(relayed) => return relayed.to_json(),
-            Self::Error { code, message } => {
-                serde_json::json!({"type": "error", "code": code, "message": message})
-            }
-            Self::Unknown => serde_json::json!({"type": "unknown"}),
-        };
-        value.to_string()
+        serde_json::to_string(self).expect("server frames always serialise")
     }
 
-    /// Reads a frame sent by the server. `None` if it is not a JSON object
-    /// with a string `type`, or if a known type lacks its fields.
+    /// Reads a frame sent by the server; `None` if it is not a JSON object
+    /// with a string `type`, or a known type lacks its fields.
     pub fn parse(text: &str) -> Option<Self> {
-        let Value::Object(fields) = serde_json::from_str::<Value>(text).ok()? else {
-            return None;
-        };
-        let kind = fields.get("type")?.as_str()?;
-        let frame = match kind {
-            "welcome" => Self::Welcome {
-                protocol: u8::try_from(fields.get("protocol")?.as_u64()?).ok()?,
-                room: RoomName::parse(fields.get("room")?.as_str()?).ok()?,
-                you: fields.get("you")?.as_str()?.to_owned(),
-            },
-            "typing" | "action" => Self::Relayed(parse_relayed(&fields)?),
-            "error" => Self::Error {
-                code: fields.get("code")?.as_str()?.to_owned(),
-                message: fields.get("message")?.as_str()?.to_owned(),
-            },
-            _ => Self::Unknown,
-        };
-        Some(frame)
+        serde_json::from_str(text).ok()
     }
-}
-
-fn parse_relayed(fields: &Map<String, Value>) -> Option<RelayedFrame> {
-    let event = match fields.get("type")?.as_str()? {
-        "typing" => ClientEvent::Typing,
-        _ => ClientEvent::Action(Action::parse(fields.get("action")?.as_str()?).ok()?),
-    };
-    let client_id = match fields.get("clientId") {
-        Some(Value::String(id)) => Some(id.clone()),
-        _ => None,
-    };
-    let ts = match fields.get("ts") {
-        Some(Value::Number(ts)) => Some(ts.clone()),
-        _ => None,
-    };
-    Some(RelayedFrame {
-        frame: ClientFrame {
-            event,
-            client_id,
-            ts,
-        },
-        from: fields.get("from")?.as_str()?.to_owned(),
-        seq: fields.get("seq")?.as_u64()?,
-    })
 }
 
 #[cfg(test)]
@@ -688,11 +781,7 @@ mod tests {
             r#"{"ts":1.5,"action":"RUNNING","type":"action","clientId":"me","from":"forged","seq":99,"extra":{"a":1}}"#,
         )
         .unwrap();
-        let relayed = RelayedFrame {
-            frame,
-            from: "m-1".into(),
-            seq: 3,
-        };
+        let relayed = ServerFrame::relayed(frame, "m-1".into(), 3);
         assert_eq!(
             relayed.to_json(),
             r#"{"type":"action","clientId":"me","action":"RUNNING","ts":1.5,"from":"m-1","seq":3}"#
@@ -702,25 +791,45 @@ mod tests {
     #[test]
     fn server_frames_round_trip_and_unknown_types_are_tolerated() {
         let frames = [
-            ServerFrame::Welcome {
+            ServerFrame::Welcome(Welcome {
                 protocol: PROTOCOL_VERSION,
                 room: RoomName::parse("r1").unwrap(),
                 you: "m-1".into(),
-            },
-            ServerFrame::Relayed(RelayedFrame {
-                frame: ClientFrame::new(ClientEvent::Typing)
+                role: Role::Spectator,
+                resumed: true,
+                seq: 7,
+                heartbeat_ms: 15_000,
+                members: vec![MemberState {
+                    id: "m-2".into(),
+                    role: Role::Player,
+                    state: Connection::Reconnecting,
+                    last_action: Some(Action::FailedTest(3)),
+                    typing_ms: 1_200,
+                }],
+            }),
+            ServerFrame::relayed(
+                ClientFrame::new(ClientEvent::Typing)
                     .with_client_id("c")
                     .with_ts(12),
-                from: "m-2".into(),
-                seq: 1,
+                "m-2".into(),
+                1,
+            ),
+            ServerFrame::Presence(Presence {
+                event: PresenceEvent::Reconnecting,
+                member: MemberRef {
+                    id: "m-2".into(),
+                    role: Role::Player,
+                },
+                seq: 8,
             }),
+            ServerFrame::Heartbeat,
             ServerFrame::error(&FrameError::InvalidJson),
         ];
         for frame in frames {
             assert_eq!(ServerFrame::parse(&frame.to_json()), Some(frame));
         }
         assert_eq!(
-            ServerFrame::parse(r#"{"type":"presence","members":[]}"#),
+            ServerFrame::parse(r#"{"type":"confetti","colour":"red"}"#),
             Some(ServerFrame::Unknown)
         );
         assert_eq!(ServerFrame::parse("[]"), None);
@@ -728,6 +837,54 @@ mod tests {
             ServerFrame::parse(r#"{"type":"action","action":"NOPE","from":"x","seq":1}"#),
             None
         );
+    }
+
+    #[test]
+    fn the_welcome_and_presence_frames_have_the_documented_shape() {
+        let welcome = ServerFrame::Welcome(Welcome {
+            protocol: 1,
+            room: RoomName::parse("duel").unwrap(),
+            you: "a".into(),
+            role: Role::Player,
+            resumed: false,
+            seq: 0,
+            heartbeat_ms: 15_000,
+            members: vec![MemberState {
+                id: "a".into(),
+                role: Role::Player,
+                state: Connection::Online,
+                last_action: None,
+                typing_ms: 0,
+            }],
+        });
+        assert_eq!(
+            welcome.to_json(),
+            r#"{"type":"welcome","protocol":1,"room":"duel","you":"a","role":"player","resumed":false,"seq":0,"heartbeatMs":15000,"members":[{"id":"a","role":"player","state":"online","lastAction":null,"typingMs":0}]}"#
+        );
+        let presence = ServerFrame::Presence(Presence {
+            event: PresenceEvent::Join,
+            member: MemberRef {
+                id: "b".into(),
+                role: Role::Spectator,
+            },
+            seq: 4,
+        });
+        assert_eq!(
+            presence.to_json(),
+            r#"{"type":"presence","event":"join","member":{"id":"b","role":"spectator"},"seq":4}"#
+        );
+        assert_eq!(ServerFrame::Heartbeat.to_json(), r#"{"type":"heartbeat"}"#);
+    }
+
+    #[test]
+    fn roles_and_player_keys_are_validated() {
+        assert_eq!(Role::parse("player"), Some(Role::Player));
+        assert_eq!(Role::parse("spectator"), Some(Role::Spectator));
+        assert_eq!(Role::parse("admin"), None);
+        assert!(PlayerKey::parse("0123456789abcdef").is_some());
+        assert!(PlayerKey::parse("short").is_none());
+        assert!(PlayerKey::parse(&"k".repeat(65)).is_none());
+        assert!(PlayerKey::parse("0123456789abcdef!").is_none());
     }
 
     #[test]

@@ -11,8 +11,7 @@ const ORIGINAL_TYPING: &str = r#"{"type":"typing","clientId":"k3j9x","ts":170000
 #[tokio::test]
 async fn both_members_receive_each_frame_the_sender_included() {
     let server = spawn_app().await;
-    let mut alice = Player::join(&server, "duel").await;
-    let mut bob = Player::join(&server, "duel").await;
+    let (mut alice, mut bob) = Player::pair(&server, "duel").await;
 
     alice.send(r#"{"type":"action","action":"RUNNING"}"#).await;
     for player in [&mut alice, &mut bob] {
@@ -29,8 +28,7 @@ async fn both_members_receive_each_frame_the_sender_included() {
 #[tokio::test]
 async fn the_original_scripts_frames_are_relayed_intact_with_from_and_seq_added() {
     let server = spawn_app().await;
-    let mut alice = Player::join(&server, "duel").await;
-    let mut bob = Player::join(&server, "duel").await;
+    let (mut alice, mut bob) = Player::pair(&server, "duel").await;
 
     alice.send(ORIGINAL_TYPING).await;
     alice
@@ -41,13 +39,13 @@ async fn the_original_scripts_frames_are_relayed_intact_with_from_and_seq_added(
     assert_eq!(
         typing,
         json!({"type": "typing", "clientId": "k3j9x", "ts": 1_700_000_000_123_u64,
-               "from": alice.me, "seq": 1})
+               "from": alice.me, "seq": 3})
     );
     let action = bob.next().await;
     assert_eq!(
         action,
         json!({"type": "action", "clientId": "k3j9x", "action": "FAILED_TC12",
-               "ts": 1_700_000_000_456_u64, "from": alice.me, "seq": 2})
+               "ts": 1_700_000_000_456_u64, "from": alice.me, "seq": 4})
     );
     assert_ne!(alice.me, bob.me, "every connection gets its own member id");
 }
@@ -55,8 +53,7 @@ async fn the_original_scripts_frames_are_relayed_intact_with_from_and_seq_added(
 #[tokio::test]
 async fn unknown_fields_and_client_sent_server_fields_are_not_relayed() {
     let server = spawn_app().await;
-    let mut alice = Player::join(&server, "duel").await;
-    let mut bob = Player::join(&server, "duel").await;
+    let (mut alice, mut bob) = Player::pair(&server, "duel").await;
 
     alice
         .send(
@@ -66,7 +63,7 @@ async fn unknown_fields_and_client_sent_server_fields_are_not_relayed() {
     let frame = bob.next().await;
     assert_eq!(
         frame,
-        json!({"type": "typing", "clientId": "a", "from": alice.me, "seq": 1})
+        json!({"type": "typing", "clientId": "a", "from": alice.me, "seq": 3})
     );
 }
 
@@ -83,14 +80,16 @@ async fn rooms_are_isolated() {
     bob.send(r#"{"type":"action","action":"AC"}"#).await;
     let first_for_bob = bob.next().await;
     assert_eq!(first_for_bob["action"], "AC", "bob saw {first_for_bob}");
-    assert_eq!(first_for_bob["seq"], 1, "each room counts its own frames");
+    assert_eq!(
+        first_for_bob["seq"], 2,
+        "each room counts its own frames: bob's join, then this"
+    );
 }
 
 #[tokio::test]
 async fn each_kind_of_invalid_frame_is_answered_not_relayed_and_the_connection_stays_usable() {
     let server = spawn_app().await;
-    let mut alice = Player::join(&server, "duel").await;
-    let mut bob = Player::join(&server, "duel").await;
+    let (mut alice, mut bob) = Player::pair(&server, "duel").await;
     let invalid = [
         (Message::text("hello"), "invalid_json"),
         (Message::text("[1,2,3]"), "not_an_object"),
@@ -136,13 +135,13 @@ async fn each_kind_of_invalid_frame_is_answered_not_relayed_and_the_connection_s
 #[tokio::test]
 async fn a_frame_over_the_size_limit_closes_the_connection_with_1009() {
     let server = spawn_app().await;
-    let mut alice = Player::join(&server, "duel").await;
-    let mut bob = Player::join(&server, "duel").await;
+    let (mut alice, mut bob) = Player::pair(&server, "duel").await;
 
     let huge = format!(r#"{{"type":"typing","clientId":"{}"}}"#, "x".repeat(5000));
     alice.send(&huge).await;
     let close = alice.closed().await.expect("a close frame with a code");
     assert_eq!(close.code, CloseCode::Size);
+    bob.expect_presence("reconnecting", &alice.me).await;
 
     bob.send(r#"{"type":"action","action":"AC"}"#).await;
     assert_eq!(bob.next().await["action"], "AC", "the room goes on");
@@ -154,6 +153,7 @@ async fn the_socket_path_works_with_and_without_the_trailing_slash() {
     let server = spawn_app().await;
     let mut alice = Player::join_path(&server, "/ws/battle/duel/").await;
     let mut bob = Player::join_path(&server, "/ws/battle/duel").await;
+    alice.expect_presence("join", &bob.me).await;
     bob.send(ORIGINAL_TYPING).await;
     assert_eq!(alice.next().await["from"], bob.me.as_str());
 }
@@ -200,8 +200,18 @@ async fn the_battle_page_is_rendered_on_the_server_with_the_original_ids() {
     assert!(page.contains(r#"id="battleId""#), "{page}");
     assert!(page.contains(r#"value="duel-42""#), "{page}");
     assert!(page.contains(r#"id="opponentStatus""#));
-    assert!(page.contains(">Thinking<"));
+    assert!(page.contains(">Waiting for an opponent<"));
     assert!(page.contains("Connecting..."));
+    assert!(page.contains(r#"id="watchLink""#));
+
+    let (_, watching) = http_get(&server, "/battle/duel-42?role=spectator").await;
+    assert!(watching.contains(r#"id="player1Status""#), "{watching}");
+    assert!(watching.contains(r#"id="player2Status""#));
+    assert!(watching.contains(">Waiting for a player<"));
+    assert!(
+        !watching.contains(r#"id="editor""#),
+        "spectators get no editor"
+    );
 
     let (_, bad) = http_get(&server, "/battle/not.valid").await;
     assert!(bad.contains("No such battle"));

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { collectErrors, expect, openBattle, test } from './fixtures';
+import { collectErrors, expect, newPlayer, openBattle, test } from './fixtures';
 
 const battleUrl = (base: string) => `${base}/battle/${randomUUID()}`;
 
@@ -11,7 +11,7 @@ test('the lobby starts a battle whose page hydrates without errors', async ({ pa
   await expect(page.locator('#connectionState')).toHaveText('Live');
   const id = page.url().split('/battle/')[1];
   await expect(page.locator('#battleId')).toHaveValue(id);
-  await expect(page.locator('#opponentStatus')).toHaveText('Thinking');
+  await expect(page.locator('#opponentStatus')).toHaveText('Waiting for an opponent');
   expect(errors).toEqual([]);
 });
 
@@ -32,8 +32,8 @@ test('the lobby joins a battle from a pasted link and explains bad input', async
 
 test('typing shows "Typing..." to the opponent, then "Thinking" after the timeout', async ({ browser, server }) => {
   const url = battleUrl(server.url);
-  const alice = await (await browser.newContext()).newPage();
-  const bob = await (await browser.newContext()).newPage();
+  const alice = await newPlayer(browser);
+  const bob = await newPlayer(browser);
   await openBattle(alice, url);
   await openBattle(bob, url);
 
@@ -45,8 +45,8 @@ test('typing shows "Typing..." to the opponent, then "Thinking" after the timeou
 
 test('Run and Submit show their labels to the opponent', async ({ browser, server }) => {
   const url = battleUrl(server.url);
-  const alice = await (await browser.newContext()).newPage();
-  const bob = await (await browser.newContext()).newPage();
+  const alice = await newPlayer(browser);
+  const bob = await newPlayer(browser);
   await openBattle(alice, url);
   await openBattle(bob, url);
 

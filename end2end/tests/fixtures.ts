@@ -1,19 +1,35 @@
-import { test as base, expect, type Page } from '@playwright/test';
+import { test as base, expect, type Browser, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 const root = path.resolve(__dirname, '..', '..');
 
+/** Grace period of the tests' servers: short, so that "left" comes soon. */
+export const GRACE_MS = 2_000;
+
 /** A battle-status server on a free port, built by `cargo leptos build`. */
 export class Server {
   private constructor(
-    private readonly child: ChildProcess,
+    private child: ChildProcess,
     readonly url: string,
   ) {}
 
-  static async start(): Promise<Server> {
+  /** Starts a server on `addr` (default: a free port on 127.0.0.1). */
+  static async start(addr = '127.0.0.1:0'): Promise<Server> {
+    const child = Server.spawn(addr);
+    return new Server(child, await Server.listening(child));
+  }
+
+  /** Stops the server (SIGTERM), then starts it again on the same port. */
+  async restart(): Promise<void> {
+    await this.stop();
+    this.child = Server.spawn(new URL(this.url).host);
+    await Server.listening(this.child);
+  }
+
+  private static spawn(addr: string): ChildProcess {
     const bin = process.env.BATTLE_STATUS_BIN ?? path.join(root, 'target', 'debug', 'battle-status');
-    const child = spawn(bin, ['--addr', '127.0.0.1:0'], {
+    return spawn(bin, ['--addr', addr, '--grace-ms', String(GRACE_MS)], {
       env: {
         ...process.env,
         LEPTOS_SITE_ROOT: path.join(root, 'target', 'site'),
@@ -23,7 +39,10 @@ export class Server {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const url = await new Promise<string>((resolve, reject) => {
+  }
+
+  private static listening(child: ChildProcess): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
       let output = '';
       const read = (chunk: Buffer) => {
         output += chunk.toString();
@@ -35,7 +54,6 @@ export class Server {
       child.on('error', reject);
       child.on('exit', (code) => reject(new Error(`the server exited (${code}) before listening:\n${output}`)));
     });
-    return new Server(child, url);
   }
 
   async stop(): Promise<void> {
@@ -54,6 +72,11 @@ export function collectErrors(page: Page): string[] {
   });
   page.on('pageerror', (error) => errors.push(error.message));
   return errors;
+}
+
+/** Opens a new page in its own browser context (its own session storage). */
+export async function newPlayer(browser: Browser): Promise<Page> {
+  return (await browser.newContext()).newPage();
 }
 
 /** Opens a battle page and waits until it is hydrated and connected. */

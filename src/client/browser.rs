@@ -1,20 +1,26 @@
 //! The browser build of the client API.
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     rc::{Rc, Weak},
 };
 
 use gloo_timers::callback::Timeout;
 use leptos::{logging::warn, prelude::*};
 use wasm_bindgen::{closure::Closure, JsCast};
-use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+use web_sys::{CloseEvent, Event, EventTarget, MessageEvent, WebSocket};
 
 use super::{ConnectionState, Views};
 use crate::{
-    protocol::{Action, ClientEvent, ClientFrame, RelayedFrame, RoomName, ServerFrame},
-    status::{OpponentStatus, TypingThrottle},
+    protocol::{close, Action, ClientEvent, ClientFrame, Role, RoomName, ServerFrame},
+    status::{Backoff, RoomView, TypingThrottle},
 };
+
+/// How long past a missed heartbeat the page waits before it counts the
+/// socket as dead and reconnects.
+const HEARTBEAT_SLACK_MS: u64 = 10_000;
+/// Heartbeat period assumed until the server's welcome says otherwise.
+const DEFAULT_HEARTBEAT_MS: u64 = 15_000;
 
 /// One battle page's connection to its room. Cheap to clone; every clone is
 /// the same connection.
@@ -23,61 +29,85 @@ pub struct BattleClient {
     inner: Rc<Inner>,
 }
 
-/// A socket event name and the handler registered for it.
-type Listener = (&'static str, Closure<dyn FnMut(Event)>);
+/// What to do with an event, given the client.
+type Handler = fn(&Rc<Inner>, &Event);
+
+/// An event name and the closure registered for it.
+type Registered = (&'static str, Closure<dyn FnMut(Event)>);
+
+/// An event target and the handlers registered on it.
+struct Listeners {
+    target: EventTarget,
+    handlers: Vec<Registered>,
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        // Removed before the closures are freed, so nothing calls them after.
+        for (kind, handler) in &self.handlers {
+            let _ = self
+                .target
+                .remove_event_listener_with_callback(kind, handler.as_ref().unchecked_ref());
+        }
+    }
+}
+
+/// The socket of one connection attempt.
+struct Socket {
+    ws: WebSocket,
+    _listeners: Listeners,
+}
 
 struct Inner {
+    url: String,
     views: Views,
     client_id: String,
-    socket: WebSocket,
-    /// The member id the server gave us, from its welcome frame.
-    me: RefCell<Option<String>>,
-    opponent: RefCell<OpponentStatus>,
+    socket: RefCell<Option<Socket>>,
+    room: RefCell<RoomView>,
     throttle: RefCell<TypingThrottle>,
-    /// The one pending wake-up; replacing it cancels the previous one.
+    backoff: RefCell<Backoff>,
+    heartbeat_ms: Cell<u64>,
+    /// The next status change.
     wake: RefCell<Option<Timeout>>,
-    /// Keeps the socket's event handlers alive as long as the client.
-    handlers: RefCell<Vec<Listener>>,
+    /// The next reconnection attempt, while one is pending.
+    retry: RefCell<Option<Timeout>>,
+    /// Fires if the server goes silent for too long.
+    watchdog: RefCell<Option<Timeout>>,
+    /// `online` and `visibilitychange`: retry at once when they fire.
+    page_listeners: RefCell<Vec<Listeners>>,
+    stopped: Cell<bool>,
 }
 
 impl BattleClient {
-    /// Connects to `room` and starts feeding `views`; `None` (and shown as
-    /// disconnected) if the browser refuses to open the socket.
-    pub fn start(room: RoomName, views: Views) -> Option<Self> {
-        let socket = match WebSocket::new(&socket_url(&room)) {
-            Ok(socket) => socket,
-            Err(error) => {
-                warn!("cannot open the battle socket: {error:?}");
-                views.connection.set(ConnectionState::Disconnected);
-                return None;
-            }
-        };
+    /// Connects to `room` as `role` and keeps feeding `views`, reconnecting
+    /// whenever the socket drops, until [`stop`](Self::stop).
+    pub fn start(room: RoomName, role: Role, views: Views) -> Option<Self> {
         let inner = Rc::new(Inner {
+            url: socket_url(&room, role),
             views,
             client_id: random_id(),
-            socket,
-            me: RefCell::new(None),
-            opponent: RefCell::new(OpponentStatus::default()),
+            socket: RefCell::new(None),
+            room: RefCell::new(RoomView::default()),
             throttle: RefCell::new(TypingThrottle::default()),
+            backoff: RefCell::new(Backoff::default()),
+            heartbeat_ms: Cell::new(DEFAULT_HEARTBEAT_MS),
             wake: RefCell::new(None),
-            handlers: RefCell::new(Vec::new()),
+            retry: RefCell::new(None),
+            watchdog: RefCell::new(None),
+            page_listeners: RefCell::new(Vec::new()),
+            stopped: Cell::new(false),
         });
-        inner.listen("open", |inner, _| {
-            inner.views.connection.set(ConnectionState::Live);
-        });
-        inner.listen("close", |inner, event| {
-            let code = event.dyn_ref::<CloseEvent>().map(CloseEvent::code);
-            warn!("battle socket closed (code {code:?})");
-            inner.views.connection.set(ConnectionState::Disconnected);
-        });
-        inner.listen("message", |inner, event| {
-            if let Some(text) = event
-                .dyn_ref::<MessageEvent>()
-                .and_then(|message| message.data().as_string())
-            {
-                inner.receive(&text);
-            }
-        });
+        let retry_now = |inner: &Rc<Inner>, _: &Event| inner.retry_now();
+        let listeners = vec![
+            listen(&inner, window().into(), &[("online", retry_now)]),
+            listen(
+                &inner,
+                document().into(),
+                &[("visibilitychange", retry_now)],
+            ),
+        ];
+        *inner.page_listeners.borrow_mut() = listeners;
+        inner.connect();
         Some(Self { inner })
     }
 
@@ -94,87 +124,215 @@ impl BattleClient {
         self.inner.send(ClientEvent::Action(action));
     }
 
-    /// Closes the socket and cancels the timer (the page is going away).
+    /// Leaves the battle (the page is going away): closes the socket with
+    /// 1000, so the seat is freed at once, and cancels every timer.
     pub fn stop(&self) {
-        self.inner.wake.borrow_mut().take();
-        for (kind, handler) in self.inner.handlers.borrow_mut().drain(..) {
-            // Removed before the closure is freed, so the socket never calls it.
-            let _ = self
-                .inner
-                .socket
-                .remove_event_listener_with_callback(kind, handler.as_ref().unchecked_ref());
+        let inner = &self.inner;
+        inner.stopped.set(true);
+        inner.page_listeners.borrow_mut().clear();
+        for timer in [&inner.wake, &inner.retry, &inner.watchdog] {
+            timer.borrow_mut().take();
         }
-        let _ = self.inner.socket.close();
+        if let Some(socket) = inner.socket.borrow_mut().take() {
+            let _ = socket
+                .ws
+                .close_with_code_and_reason(close::NORMAL, "left the battle");
+        }
     }
 }
 
+/// Registers `handlers` on `target`; they hold the client weakly.
+fn listen(
+    inner: &Rc<Inner>,
+    target: EventTarget,
+    handlers: &[(&'static str, Handler)],
+) -> Listeners {
+    let handlers = handlers
+        .iter()
+        .map(|&(kind, handle)| {
+            let weak: Weak<Inner> = Rc::downgrade(inner);
+            let closure = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+                if let Some(inner) = weak.upgrade() {
+                    handle(&inner, &event);
+                }
+            });
+            if let Err(error) =
+                target.add_event_listener_with_callback(kind, closure.as_ref().unchecked_ref())
+            {
+                warn!("cannot listen to {kind}: {error:?}");
+            }
+            (kind, closure)
+        })
+        .collect();
+    Listeners { target, handlers }
+}
+
 impl Inner {
-    fn listen(self: &Rc<Self>, kind: &'static str, handle: impl Fn(&Rc<Inner>, &Event) + 'static) {
-        let weak: Weak<Inner> = Rc::downgrade(self);
-        let closure = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+    /// Opens a new socket (the previous one, if any, is closed silently).
+    fn connect(self: &Rc<Self>) {
+        self.retry.borrow_mut().take();
+        self.drop_socket();
+        let ws = match WebSocket::new(&self.url) {
+            Ok(ws) => ws,
+            Err(error) => {
+                warn!("cannot open the battle socket: {error:?}");
+                self.reconnect_later();
+                return;
+            }
+        };
+        let listeners = listen(
+            self,
+            ws.clone().into(),
+            &[
+                ("message", |inner, event| {
+                    if let Some(text) = event
+                        .dyn_ref::<MessageEvent>()
+                        .and_then(|message| message.data().as_string())
+                    {
+                        inner.receive(&text);
+                    }
+                }),
+                ("close", |inner, event| {
+                    let code = event.dyn_ref::<CloseEvent>().map_or(1006, CloseEvent::code);
+                    inner.closed(code);
+                }),
+            ],
+        );
+        *self.socket.borrow_mut() = Some(Socket {
+            ws,
+            _listeners: listeners,
+        });
+        self.watch();
+    }
+
+    /// Closes the current socket, if any, without hearing about it.
+    fn drop_socket(&self) {
+        if let Some(socket) = self.socket.borrow_mut().take() {
+            let _ = socket.ws.close();
+        }
+    }
+
+    /// The socket closed with `code`.
+    fn closed(self: &Rc<Self>, code: u16) {
+        self.drop_socket();
+        self.watchdog.borrow_mut().take();
+        match ConnectionState::terminal(code) {
+            Some(state) => self.views.connection.set(state),
+            None => self.reconnect_later(),
+        }
+    }
+
+    /// Waits a jittered, growing delay, then connects again.
+    fn reconnect_later(self: &Rc<Self>) {
+        if self.stopped.get() {
+            return;
+        }
+        self.views.connection.set(ConnectionState::Reconnecting);
+        let delay = self.backoff.borrow_mut().next_delay(js_sys::Math::random());
+        let weak = Rc::downgrade(self);
+        let timer = Timeout::new(u32::try_from(delay).unwrap_or(u32::MAX), move || {
             if let Some(inner) = weak.upgrade() {
-                handle(&inner, &event);
+                inner.connect();
             }
         });
-        if let Err(error) = self
-            .socket
-            .add_event_listener_with_callback(kind, closure.as_ref().unchecked_ref())
-        {
-            warn!("cannot listen to {kind}: {error:?}");
+        *self.retry.borrow_mut() = Some(timer);
+    }
+
+    /// The browser came back online or the tab became visible: a pending
+    /// reconnection happens now instead of after its wait.
+    fn retry_now(self: &Rc<Self>) {
+        let visible = document().visibility_state() == web_sys::VisibilityState::Visible;
+        if visible && self.retry.borrow().is_some() {
+            self.connect();
         }
-        self.handlers.borrow_mut().push((kind, closure));
+    }
+
+    /// (Re)arms the watchdog: if nothing arrives for a heartbeat period and
+    /// some slack, the socket is dead even if the browser has not noticed.
+    fn watch(self: &Rc<Self>) {
+        let limit = self.heartbeat_ms.get() + HEARTBEAT_SLACK_MS;
+        let weak = Rc::downgrade(self);
+        let timer = Timeout::new(u32::try_from(limit).unwrap_or(u32::MAX), move || {
+            if let Some(inner) = weak.upgrade() {
+                warn!("no heartbeat from the server: reconnecting");
+                inner.closed(close::GOING_AWAY);
+            }
+        });
+        *self.watchdog.borrow_mut() = Some(timer);
     }
 
     fn send(&self, event: ClientEvent) {
-        if self.socket.ready_state() != WebSocket::OPEN {
+        let socket = self.socket.borrow();
+        // Nothing is queued while disconnected: a stale ping would show
+        // "Typing..." after the fact.
+        let Some(socket) = socket
+            .as_ref()
+            .filter(|s| s.ws.ready_state() == WebSocket::OPEN)
+        else {
             return;
-        }
+        };
         let frame = ClientFrame::new(event)
             .with_client_id(self.client_id.clone())
             .with_ts(js_sys::Date::now() as u64);
-        if let Err(error) = self.socket.send_with_str(&frame.to_json()) {
+        if let Err(error) = socket.ws.send_with_str(&frame.to_json()) {
             warn!("frame not sent: {error:?}");
         }
     }
 
     fn receive(self: &Rc<Self>, text: &str) {
+        self.watch();
+        let now = now();
         match ServerFrame::parse(text) {
-            Some(ServerFrame::Welcome { you, .. }) => *self.me.borrow_mut() = Some(you),
-            Some(ServerFrame::Relayed(relayed)) if !self.is_own(&relayed) => {
-                let mut opponent = self.opponent.borrow_mut();
-                match relayed.frame.event {
-                    ClientEvent::Typing => opponent.handle_typing(now()),
-                    ClientEvent::Action(action) => opponent.handle_action(action),
+            Some(ServerFrame::Welcome(welcome)) => {
+                self.heartbeat_ms.set(welcome.heartbeat_ms);
+                self.watch();
+                self.backoff.borrow_mut().reset();
+                self.room.borrow_mut().handle_welcome(&welcome, now);
+                self.views.connection.set(ConnectionState::Live);
+            }
+            Some(ServerFrame::Presence(presence)) => {
+                self.room.borrow_mut().handle_presence(&presence);
+            }
+            Some(frame) => match frame.as_relayed() {
+                Some((stamped, event)) => {
+                    let mut room = self.room.borrow_mut();
+                    // Our own frames come back too. Once the welcome told
+                    // us our member id, the room view tells them apart;
+                    // before it, only our clientId can, and they are dropped.
+                    let own_unknown = room.me().is_none()
+                        && stamped.client_id.as_deref() == Some(self.client_id.as_str());
+                    if !own_unknown {
+                        room.handle_frame(&stamped.from, event, now);
+                    }
                 }
-                drop(opponent);
-                self.refresh();
-            }
-            Some(ServerFrame::Error { code, message }) => {
-                warn!("the server refused a frame: {code}: {message}");
-            }
-            _ => {}
+                None => {
+                    if let ServerFrame::Error { code, message } = frame {
+                        warn!("the server refused a frame: {code}: {message}");
+                    }
+                }
+            },
+            None => {}
         }
+        self.refresh();
     }
 
-    /// Our own frames come back from the room: recognised by the member id
-    /// from the welcome frame, or by our `clientId` before it arrived.
-    fn is_own(&self, relayed: &RelayedFrame) -> bool {
-        match &*self.me.borrow() {
-            Some(me) => relayed.from == *me,
-            None => relayed.frame.client_id.as_deref() == Some(self.client_id.as_str()),
-        }
-    }
-
-    /// Shows the opponent's status now and sets the one timer for its next
-    /// change.
+    /// Shows the statuses now and sets the one timer for their next change.
     fn refresh(self: &Rc<Self>) {
         let now = now();
-        let opponent = self.opponent.borrow();
-        let status = opponent.status(now);
-        if self.views.opponent.get_untracked() != status {
-            self.views.opponent.set(status);
+        let room = self.room.borrow();
+        let opponent = room.opponent(now);
+        if self.views.opponent.get_untracked() != opponent {
+            self.views.opponent.set(opponent);
         }
-        let wake = opponent.poll_timeout(now).map(|at| {
+        let players = room.players(now);
+        if self.views.players.get_untracked() != players {
+            self.views.players.set(players);
+        }
+        let own_action = room.own_action();
+        if self.views.own_action.get_untracked() != own_action {
+            self.views.own_action.set(own_action);
+        }
+        let wake = room.poll_timeout(now).map(|at| {
             let weak = Rc::downgrade(self);
             let delay = u32::try_from(at - now).unwrap_or(u32::MAX);
             Timeout::new(delay, move || {
@@ -183,20 +341,43 @@ impl Inner {
                 }
             })
         });
-        drop(opponent);
+        drop(room);
         *self.wake.borrow_mut() = wake;
     }
 }
 
-/// The room's socket on the server that served this page.
-fn socket_url(room: &RoomName) -> String {
+/// The room's socket on the server that served this page, with this tab's
+/// key for the seat, kept in the tab's session storage so that a reload or
+/// a reconnection takes the same seat back.
+fn socket_url(room: &RoomName, role: Role) -> String {
     let location = window().location();
     let scheme = match location.protocol().as_deref() {
         Ok("https:") => "wss",
         _ => "ws",
     };
     let host = location.host().unwrap_or_default();
-    format!("{scheme}://{host}/ws/battle/{room}/")
+    let role_name = match role {
+        Role::Player => "player",
+        Role::Spectator => "spectator",
+    };
+    let key = tab_key(&format!("battle-status:{room}:{role_name}"));
+    format!("{scheme}://{host}/ws/battle/{room}/?role={role_name}&player={key}")
+}
+
+/// This tab's key named `name`, made and stored on first use.
+fn tab_key(name: &str) -> String {
+    let storage = window().session_storage().ok().flatten();
+    if let Some(key) = storage
+        .as_ref()
+        .and_then(|s| s.get_item(name).ok().flatten())
+    {
+        return key;
+    }
+    let key = format!("{}{}", random_id(), random_id());
+    if let Some(storage) = storage {
+        let _ = storage.set_item(name, &key);
+    }
+    key
 }
 
 /// Milliseconds on the page's monotonic clock.
@@ -206,7 +387,7 @@ fn now() -> u64 {
         .map_or(0.0, |performance| performance.now()) as u64
 }
 
-/// A random id for this tab, sent as `clientId`.
+/// A random id of 16 hex digits.
 fn random_id() -> String {
     (0..4)
         .map(|_| format!("{:04x}", (js_sys::Math::random() * 65536.0) as u32))

@@ -1,7 +1,7 @@
 //! The server build of the client API: nothing runs on the server.
 
 use super::Views;
-use crate::protocol::{Action, RoomName};
+use crate::protocol::{Action, Role, RoomName};
 
 /// Does nothing on the server.
 #[derive(Debug, Clone)]
@@ -9,7 +9,7 @@ pub struct BattleClient;
 
 impl BattleClient {
     /// Does nothing on the server.
-    pub fn start(_room: RoomName, _views: Views) -> Option<Self> {
+    pub fn start(_room: RoomName, _role: Role, _views: Views) -> Option<Self> {
         None
     }
 

@@ -1,5 +1,6 @@
-//! The battle page's link to the relay: one WebSocket, the typing throttle,
-//! the opponent's status and the one timer that refreshes it.
+//! The battle page's link to the relay: one WebSocket that reconnects by
+//! itself, the typing throttle, the room as the page sees it, and the one
+//! timer that refreshes the statuses.
 //!
 //! The page calls the same API in both builds. Under `hydrate` it is real;
 //! on the server it does nothing, since effects and event handlers only run
@@ -17,26 +18,49 @@ pub use inert::{copy_to_clipboard, BattleClient};
 
 use leptos::prelude::RwSignal;
 
-use crate::status::Status;
+use crate::{
+    protocol::{close, Action},
+    status::Status,
+};
 
 /// The player's own link to the relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionState {
-    /// Opening the socket.
+    /// Opening the socket for the first time.
     Connecting,
-    /// The socket is open; frames flow.
+    /// Connected and welcomed; frames flow.
     Live,
-    /// The socket closed.
-    Disconnected,
+    /// The socket dropped; trying again after a short wait.
+    Reconnecting,
+    /// Turned away: the battle already has two players.
+    RoomFull,
+    /// Turned away: the battle has as many spectators as it can take.
+    SpectatorsFull,
+    /// This seat was taken by the same player in another tab.
+    Replaced,
 }
 
 impl ConnectionState {
-    /// What the page shows.
+    /// The state after the server closed the socket with `code`, if the
+    /// page must not reconnect.
+    pub fn terminal(code: u16) -> Option<Self> {
+        match code {
+            close::ROOM_FULL => Some(Self::RoomFull),
+            close::SPECTATORS_FULL => Some(Self::SpectatorsFull),
+            close::REPLACED => Some(Self::Replaced),
+            _ => None,
+        }
+    }
+
+    /// What the connection pill shows.
     pub fn label(self) -> &'static str {
         match self {
             Self::Connecting => "Connecting...",
             Self::Live => "Live",
-            Self::Disconnected => "Disconnected",
+            Self::Reconnecting => "Reconnecting...",
+            Self::RoomFull => "Battle full",
+            Self::SpectatorsFull => "Watching full",
+            Self::Replaced => "Open in another tab",
         }
     }
 
@@ -45,7 +69,24 @@ impl ConnectionState {
         match self {
             Self::Connecting => "connecting",
             Self::Live => "live",
-            Self::Disconnected => "disconnected",
+            Self::Reconnecting => "reconnecting",
+            Self::RoomFull => "room-full",
+            Self::SpectatorsFull => "spectators-full",
+            Self::Replaced => "replaced",
+        }
+    }
+
+    /// Why the page stopped, in plain words, when it did.
+    pub fn explanation(self) -> Option<&'static str> {
+        match self {
+            Self::RoomFull => Some("This battle already has two players."),
+            Self::SpectatorsFull => {
+                Some("This battle has as many spectators as it can take. Try again later.")
+            }
+            Self::Replaced => Some(
+                "You opened this battle in another tab, which took over. Reload here to take it back.",
+            ),
+            _ => None,
         }
     }
 }
@@ -55,6 +96,34 @@ impl ConnectionState {
 pub struct Views {
     /// The player's own connection.
     pub connection: RwSignal<ConnectionState>,
-    /// The opponent's status.
+    /// What a player sees of their opponent.
     pub opponent: RwSignal<Status>,
+    /// What a spectator sees of the two players.
+    pub players: RwSignal<[Status; 2]>,
+    /// The player's own last action, once the room has it.
+    pub own_action: RwSignal<Option<Action>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_terminal_close_codes_stop_reconnection() {
+        assert_eq!(
+            ConnectionState::terminal(4501),
+            Some(ConnectionState::RoomFull)
+        );
+        assert_eq!(
+            ConnectionState::terminal(4502),
+            Some(ConnectionState::SpectatorsFull)
+        );
+        assert_eq!(
+            ConnectionState::terminal(4503),
+            Some(ConnectionState::Replaced)
+        );
+        for code in [1000, 1001, 1006, 1009, 4001, 4002] {
+            assert_eq!(ConnectionState::terminal(code), None, "{code}");
+        }
+    }
 }

@@ -1,23 +1,64 @@
-//! Room membership on one node, and fan-out to the members' queues.
+//! Rooms on one node: each connection's bounded queue, fan-out to the
+//! queues, and the seat each connection holds through the backplane.
 //!
-//! A connection [`join`](Hub::join)s a room and gets a bounded queue of
-//! outgoing frames plus a guard that leaves the room when dropped, whatever
-//! way the connection ends. The hub subscribes its [`LocalRoom`] to the
-//! backplane with the first local member and unsubscribes with the last.
+//! A connection [`join`](Hub::join)s a room and gets a [`Membership`]: its
+//! queue of outgoing frames, and a guard that, when dropped, whatever way
+//! the connection ends, detaches the queue and gives up the seat (at once
+//! if the connection left cleanly, after the grace period otherwise). The
+//! hub subscribes its [`LocalRoom`] to the backplane with the first local
+//! connection and unsubscribes with the last.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::{
+    sync::mpsc::{self, error::TrySendError},
+    time::Instant,
+};
+use tracing::warn;
 
 use super::{
-    backplane::{AnyBackplane, Backplane, BackplaneError},
+    backplane::{AnyBackplane, Backplane, BackplaneError, JoinError, Joined},
+    roster::{JoinRequest, Limits},
     stats::Stats,
 };
 use crate::protocol::{ClientFrame, RoomName};
+
+/// The hub's clock: milliseconds since a fixed start. Follows tokio's time,
+/// so tests can pause and advance it.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    /// A clock starting now.
+    pub fn new() -> Self {
+        Self {
+            start: Instant::now(),
+        }
+    }
+
+    /// Milliseconds since the start.
+    pub fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant at `ms` milliseconds since the start.
+    pub fn instant(&self, ms: u64) -> Instant {
+        self.start + Duration::from_millis(ms)
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// A serialised frame on its way to members.
 #[derive(Debug, Clone)]
@@ -26,150 +67,276 @@ pub struct Outbound {
     pub text: Utf8Bytes,
     /// Typing pings are volatile: a full queue drops them, not the member.
     pub volatile: bool,
+    /// The frame's number in the room's sequence.
+    pub seq: u64,
 }
 
 impl Outbound {
     /// Wraps a serialised frame.
-    pub fn new(text: String, volatile: bool) -> Self {
+    pub fn new(text: String, volatile: bool, seq: u64) -> Self {
         Self {
             text: text.into(),
             volatile,
+            seq,
         }
     }
 }
 
-/// The members of one room on this node.
+/// What the backplane hands to a node's room.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// A frame for every member.
+    Frame(Outbound),
+    /// Connection `conn` lost its seat to a newer connection with the same
+    /// key: it must close.
+    Replaced {
+        /// The connection that must close.
+        conn: String,
+    },
+}
+
+/// What a connection's queue carries.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// A frame to send.
+    Frame(Outbound),
+    /// A newer connection took this one's seat: close.
+    Replaced,
+}
+
+/// The connections of one room on this node.
 #[derive(Debug)]
 pub struct LocalRoom {
     // A leaf lock: nothing else is locked, and nothing awaited, while held.
-    members: Mutex<HashMap<String, mpsc::Sender<Outbound>>>,
+    queues: Mutex<HashMap<String, mpsc::Sender<Outgoing>>>,
     stats: Arc<Stats>,
 }
 
 impl LocalRoom {
-    /// Queues `frame` for every member of the room. Never blocks: a member
-    /// whose queue is full loses a typing ping, or is removed (and so
-    /// disconnected as a slow consumer) when the frame is an action.
-    pub fn deliver(&self, frame: &Outbound) {
-        let mut members = self.members.lock().unwrap_or_else(|e| e.into_inner());
-        members.retain(|_, queue| match queue.try_send(frame.clone()) {
-            Ok(()) => {
-                self.stats.delivery();
-                true
+    /// Hands `delivery` to the room's connections. Never blocks: a
+    /// connection whose queue is full loses a typing ping, or is dropped
+    /// (and so closed as a slow consumer) when the frame is not volatile.
+    pub fn deliver(&self, delivery: &Delivery) {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        match delivery {
+            Delivery::Frame(frame) => {
+                queues.retain(
+                    |_, queue| match queue.try_send(Outgoing::Frame(frame.clone())) {
+                        Ok(()) => {
+                            self.stats.delivery();
+                            true
+                        }
+                        Err(TrySendError::Full(_)) if frame.volatile => {
+                            self.stats.typing_dropped();
+                            true
+                        }
+                        Err(TrySendError::Full(_)) => {
+                            self.stats.slow_consumer();
+                            false
+                        }
+                        Err(TrySendError::Closed(_)) => false,
+                    },
+                )
             }
-            Err(TrySendError::Full(_)) if frame.volatile => {
-                self.stats.typing_dropped();
-                true
+            Delivery::Replaced { conn } => {
+                if let Some(queue) = queues.remove(conn) {
+                    // If the queue is full, dropping it closes the
+                    // connection all the same (as a slow consumer).
+                    let _ = queue.try_send(Outgoing::Replaced);
+                }
             }
-            Err(TrySendError::Full(_)) => {
-                self.stats.slow_consumer();
-                false
-            }
-            Err(TrySendError::Closed(_)) => false,
-        });
+        }
     }
 
-    fn is_empty(&self) -> bool {
-        self.members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+    fn detach(&self, conn: &str) -> bool {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues.remove(conn);
+        queues.is_empty()
     }
 }
 
 /// The rooms of one node.
 #[derive(Debug)]
 pub struct Hub {
-    // Held only to look up, add or remove rooms and members, and to tell the
+    // Held only to look up, add or remove rooms and queues, and to tell the
     // backplane about it (which never blocks): no `.await` while held.
     rooms: Mutex<HashMap<RoomName, Arc<LocalRoom>>>,
     backplane: AnyBackplane,
     stats: Arc<Stats>,
     queue_capacity: usize,
+    limits: Limits,
+    clock: Clock,
 }
 
-/// A connection's place in a room. Dropping it leaves the room.
+/// A connection's seat in a room. Dropping it leaves the room.
 #[derive(Debug)]
 pub struct Membership {
-    /// Frames to send to this member, in order. Ends (`None`) if the hub
-    /// removed the member as a slow consumer.
-    pub outbound: mpsc::Receiver<Outbound>,
-    hub: Arc<Hub>,
-    room: RoomName,
-    member: String,
+    /// Frames to send to this connection, in order. Ends (`None`) if the
+    /// hub dropped the connection as a slow consumer.
+    pub outbound: mpsc::Receiver<Outgoing>,
+    attachment: Attachment,
+    seated: bool,
+    clean: bool,
+}
+
+impl Membership {
+    /// The connection is leaving on purpose: its seat is freed at once
+    /// instead of being kept for the grace period.
+    pub fn leave_cleanly(&mut self) {
+        self.clean = true;
+    }
 }
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        self.hub.leave(&self.room, &self.member);
+        if !self.seated {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let hub = self.attachment.hub.clone();
+        let room = self.attachment.room.clone();
+        let conn = self.attachment.conn.clone();
+        let clean = self.clean;
+        runtime.spawn(async move { hub.disconnect(room, conn, clean).await });
+    }
+}
+
+/// A connection's queue in a local room; dropping it detaches the queue.
+#[derive(Debug)]
+struct Attachment {
+    hub: Arc<Hub>,
+    room: RoomName,
+    conn: String,
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        self.hub.detach(&self.room, &self.conn);
     }
 }
 
 impl Hub {
-    /// A hub whose rooms meet other nodes' through `backplane`; each member
-    /// gets a queue of `queue_capacity` frames.
-    pub fn new(backplane: AnyBackplane, stats: Arc<Stats>, queue_capacity: usize) -> Arc<Self> {
+    /// A hub whose rooms meet other nodes' through `backplane`, with each
+    /// connection's queue holding `queue_capacity` frames.
+    pub fn new(
+        backplane: AnyBackplane,
+        stats: Arc<Stats>,
+        queue_capacity: usize,
+        limits: Limits,
+        clock: Clock,
+    ) -> Arc<Self> {
         Arc::new(Self {
             rooms: Mutex::default(),
             backplane,
             stats,
             queue_capacity: queue_capacity.max(1),
+            limits,
+            clock,
         })
     }
 
-    /// Adds `member` to `room`.
-    pub fn join(self: &Arc<Self>, room: &RoomName, member: &str) -> Membership {
+    /// Seats connection `request.conn` in `room`. Its queue is attached
+    /// before the seat is taken, so it misses nothing after the snapshot
+    /// (frames up to `Joined::seq` are in the snapshot and can be skipped).
+    pub async fn join(
+        self: &Arc<Self>,
+        room: &RoomName,
+        request: JoinRequest,
+    ) -> Result<(Membership, Joined), JoinError> {
         let (queue, outbound) = mpsc::channel(self.queue_capacity);
+        let attachment = self.attach(room, &request.conn, queue);
+        let joined = self
+            .backplane
+            .join(room, request, self.limits, self.clock.now())
+            .await?;
+        let membership = Membership {
+            outbound,
+            attachment,
+            seated: true,
+            clean: false,
+        };
+        Ok((membership, joined))
+    }
+
+    /// Relays `frame` from member `from` to everyone in `room`, on every node.
+    pub async fn publish(
+        &self,
+        room: &RoomName,
+        from: &str,
+        frame: ClientFrame,
+    ) -> Result<(), BackplaneError> {
+        self.backplane
+            .publish(room, from, frame, self.clock.now())
+            .await
+    }
+
+    /// The number of rooms with connections on this node.
+    pub fn room_count(&self) -> usize {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn attach(
+        self: &Arc<Self>,
+        room: &RoomName,
+        conn: &str,
+        queue: mpsc::Sender<Outgoing>,
+    ) -> Attachment {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         let local = rooms.entry(room.clone()).or_insert_with(|| {
             let local = Arc::new(LocalRoom {
-                members: Mutex::default(),
+                queues: Mutex::default(),
                 stats: self.stats.clone(),
             });
             self.backplane.subscribe(room, local.clone());
             local
         });
         local
-            .members
+            .queues
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(member.to_owned(), queue);
-        Membership {
-            outbound,
+            .insert(conn.to_owned(), queue);
+        Attachment {
             hub: self.clone(),
             room: room.clone(),
-            member: member.to_owned(),
+            conn: conn.to_owned(),
         }
     }
 
-    /// Relays `frame` from `member` to everyone in `room`, on every node.
-    pub async fn publish(
-        &self,
-        room: &RoomName,
-        member: &str,
-        frame: ClientFrame,
-    ) -> Result<(), BackplaneError> {
-        self.backplane.publish(room, member, frame).await
-    }
-
-    /// The number of rooms with members on this node.
-    pub fn room_count(&self) -> usize {
-        self.rooms.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    fn leave(&self, room: &RoomName, member: &str) {
+    fn detach(&self, room: &RoomName, conn: &str) {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(local) = rooms.get(room) else {
-            return;
-        };
-        local
-            .members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(member);
-        if local.is_empty() {
+        if rooms.get(room).is_some_and(|local| local.detach(conn)) {
             rooms.remove(room);
             self.backplane.unsubscribe(room);
+        }
+    }
+
+    async fn disconnect(self: Arc<Self>, room: RoomName, conn: String, clean: bool) {
+        let now = self.clock.now();
+        match self
+            .backplane
+            .disconnect(&room, &conn, clean, self.limits, now)
+            .await
+        {
+            Ok(Some(deadline)) => self.expire_at(room, deadline).await,
+            Ok(None) => {}
+            Err(error) => warn!(%room, %error, "seat not released"),
+        }
+    }
+
+    /// Waits for each grace period of `room` to run out, and frees the seats.
+    async fn expire_at(&self, room: RoomName, mut deadline: u64) {
+        loop {
+            tokio::time::sleep_until(self.clock.instant(deadline)).await;
+            match self.backplane.expire(&room, self.clock.now()).await {
+                Ok(Some(next)) => deadline = next,
+                Ok(None) => return,
+                Err(error) => {
+                    warn!(%room, %error, "grace period not enforced");
+                    return;
+                }
+            }
         }
     }
 }
@@ -178,15 +345,22 @@ impl Hub {
 mod tests {
     use super::*;
     use crate::{
-        protocol::{Action, ClientEvent},
-        server::backplane::MemoryBus,
+        protocol::{Action, ClientEvent, PlayerKey, PresenceEvent, Role, ServerFrame},
+        server::{backplane::MemoryBus, roster::Refusal},
     };
 
-    fn hub_on(bus: &MemoryBus, capacity: usize) -> Arc<Hub> {
+    const LIMITS: Limits = Limits {
+        max_spectators: 1,
+        grace_ms: 10_000,
+    };
+
+    fn hub_on(bus: &MemoryBus, capacity: usize, clock: Clock) -> Arc<Hub> {
         Hub::new(
             AnyBackplane::Memory(bus.node()),
             Arc::new(Stats::default()),
             capacity,
+            LIMITS,
+            clock,
         )
     }
 
@@ -194,73 +368,164 @@ mod tests {
         RoomName::parse(name).unwrap()
     }
 
+    fn request(conn: &str, key: Option<&str>) -> JoinRequest {
+        JoinRequest {
+            conn: conn.into(),
+            role: Role::Player,
+            key: key.and_then(|k| PlayerKey::parse(&format!("{k:0>16}"))),
+            new_id: format!("id-{conn}"),
+        }
+    }
+
     fn action(action: Action) -> ClientFrame {
         ClientFrame::new(ClientEvent::Action(action))
     }
 
-    #[tokio::test]
-    async fn hubs_on_one_bus_share_a_room_like_two_server_instances() {
-        let bus = MemoryBus::new();
-        let (a, b) = (hub_on(&bus, 8), hub_on(&bus, 8));
-        let mut on_a = a.join(&room("r"), "alice");
-        let mut on_b = b.join(&room("r"), "bob");
-        let _elsewhere = b.join(&room("other"), "carol");
+    /// The next frame in a connection's queue, if one is there now.
+    fn next_frame(membership: &mut Membership) -> Option<ServerFrame> {
+        match membership.outbound.try_recv().ok()? {
+            Outgoing::Frame(frame) => ServerFrame::parse(frame.text.as_str()),
+            Outgoing::Replaced => None,
+        }
+    }
 
-        a.publish(&room("r"), "alice", action(Action::Running))
-            .await
-            .unwrap();
-
-        for membership in [&mut on_a, &mut on_b] {
-            let got = membership.outbound.try_recv().unwrap();
-            assert_eq!(
-                got.text.as_str(),
-                r#"{"type":"action","action":"RUNNING","from":"alice","seq":1}"#
-            );
+    fn presence(frame: Option<ServerFrame>) -> (PresenceEvent, String) {
+        match frame {
+            Some(ServerFrame::Presence(p)) => (p.event, p.member.id),
+            other => panic!("expected presence, got {other:?}"),
         }
     }
 
     #[tokio::test]
-    async fn the_last_member_leaving_forgets_the_room_and_its_sequence() {
-        let bus = MemoryBus::new();
-        let hub = hub_on(&bus, 8);
-        let first = hub.join(&room("r"), "alice");
-        hub.publish(&room("r"), "alice", action(Action::Accepted))
-            .await
-            .unwrap();
-        assert_eq!(hub.room_count(), 1);
-        drop(first);
-        assert_eq!(hub.room_count(), 0);
+    async fn hubs_on_one_bus_share_a_room_like_two_server_instances() {
+        let (bus, clock) = (MemoryBus::new(), Clock::new());
+        let (a, b) = (hub_on(&bus, 8, clock), hub_on(&bus, 8, clock));
+        let (mut on_a, _) = a.join(&room("r"), request("ca", None)).await.unwrap();
+        let (mut on_b, joined) = b.join(&room("r"), request("cb", None)).await.unwrap();
+        assert_eq!(joined.members.len(), 2, "b's snapshot has a's player");
+        let _elsewhere = b.join(&room("other"), request("cc", None)).await.unwrap();
 
-        let mut again = hub.join(&room("r"), "bob");
-        hub.publish(&room("r"), "bob", action(Action::Accepted))
+        assert_eq!(
+            presence(next_frame(&mut on_a)),
+            (PresenceEvent::Join, "id-ca".into())
+        );
+        assert_eq!(
+            presence(next_frame(&mut on_a)),
+            (PresenceEvent::Join, "id-cb".into())
+        );
+        assert_eq!(
+            presence(next_frame(&mut on_b)),
+            (PresenceEvent::Join, "id-cb".into())
+        );
+
+        a.publish(&room("r"), "id-ca", action(Action::Running))
             .await
             .unwrap();
-        assert!(again
-            .outbound
-            .try_recv()
-            .unwrap()
-            .text
-            .as_str()
-            .contains(r#""seq":1"#));
+        for membership in [&mut on_a, &mut on_b] {
+            let frame = next_frame(membership).unwrap();
+            assert_eq!(
+                frame.to_json(),
+                r#"{"type":"action","action":"RUNNING","from":"id-ca","seq":3}"#
+            );
+        }
+        assert!(
+            next_frame(&mut on_b).is_none(),
+            "nothing from the other room"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_third_player_is_refused_and_leaves_nothing_behind() {
+        let (bus, clock) = (MemoryBus::new(), Clock::new());
+        let hub = hub_on(&bus, 8, clock);
+        let _a = hub.join(&room("r"), request("c1", None)).await.unwrap();
+        let _b = hub.join(&room("r"), request("c2", None)).await.unwrap();
+        let third = hub.join(&room("r"), request("c3", None)).await;
+        assert!(matches!(third, Err(JoinError::Refused(Refusal::RoomFull))));
+        assert_eq!(hub.room_count(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_player_is_reconnecting_then_leaves_after_the_grace_period() {
+        let (bus, clock) = (MemoryBus::new(), Clock::new());
+        let hub = hub_on(&bus, 8, clock);
+        let (dropped, _) = hub
+            .join(&room("r"), request("c1", Some("k1")))
+            .await
+            .unwrap();
+        let (mut stays, _) = hub.join(&room("r"), request("c2", None)).await.unwrap();
+        next_frame(&mut stays);
+        drop(dropped);
+
+        let event = stays.outbound.recv().await;
+        let Some(Outgoing::Frame(frame)) = event else {
+            panic!("{event:?}")
+        };
+        let reconnecting = presence(ServerFrame::parse(frame.text.as_str()));
+        assert_eq!(reconnecting, (PresenceEvent::Reconnecting, "id-c1".into()));
+
+        let before = Instant::now();
+        let event = stays.outbound.recv().await;
+        let Some(Outgoing::Frame(frame)) = event else {
+            panic!("{event:?}")
+        };
+        let left = presence(ServerFrame::parse(frame.text.as_str()));
+        assert_eq!(left, (PresenceEvent::Leave, "id-c1".into()));
+        assert_eq!(before.elapsed(), Duration::from_millis(LIMITS.grace_ms));
+    }
+
+    #[tokio::test]
+    async fn a_newer_connection_with_the_same_key_replaces_the_older_one() {
+        let (bus, clock) = (MemoryBus::new(), Clock::new());
+        let hub = hub_on(&bus, 8, clock);
+        let (mut old, _) = hub
+            .join(&room("r"), request("c1", Some("k1")))
+            .await
+            .unwrap();
+        let (_new, joined) = hub
+            .join(&room("r"), request("c2", Some("k1")))
+            .await
+            .unwrap();
+        assert!(joined.seat.resumed);
+        next_frame(&mut old);
+        assert!(matches!(old.outbound.try_recv(), Ok(Outgoing::Replaced)));
     }
 
     #[tokio::test]
     async fn a_full_queue_drops_typing_but_disconnects_on_an_action() {
-        let bus = MemoryBus::new();
-        let hub = hub_on(&bus, 1);
-        let mut slow = hub.join(&room("r"), "slow");
+        let (bus, clock) = (MemoryBus::new(), Clock::new());
+        let hub = hub_on(&bus, 2, clock);
+        let (mut slow, _) = hub.join(&room("r"), request("slow", None)).await.unwrap();
         let typing = ClientFrame::new(ClientEvent::Typing);
         for _ in 0..3 {
             hub.publish(&room("r"), "x", typing.clone()).await.unwrap();
         }
         assert_eq!(hub.stats.snapshot().typing_dropped, 2);
-        assert!(slow.outbound.try_recv().is_ok());
+        assert!(next_frame(&mut slow).is_some(), "its own join");
         hub.publish(&room("r"), "x", typing.clone()).await.unwrap();
         hub.publish(&room("r"), "x", action(Action::Submitted))
             .await
             .unwrap();
         assert_eq!(hub.stats.snapshot().slow_consumers, 1);
-        assert!(slow.outbound.recv().await.unwrap().volatile);
+        assert!(matches!(
+            next_frame(&mut slow),
+            Some(ServerFrame::Typing(_))
+        ));
+        assert!(matches!(
+            next_frame(&mut slow),
+            Some(ServerFrame::Typing(_))
+        ));
         assert!(slow.outbound.recv().await.is_none(), "the queue ends");
+    }
+
+    #[tokio::test]
+    async fn the_last_connection_leaving_forgets_the_room() {
+        let (bus, clock) = (MemoryBus::new(), Clock::new());
+        let hub = hub_on(&bus, 8, clock);
+        let (mut first, _) = hub.join(&room("r"), request("c1", None)).await.unwrap();
+        assert_eq!(hub.room_count(), 1);
+        first.leave_cleanly();
+        drop(first);
+        assert_eq!(hub.room_count(), 0);
     }
 }

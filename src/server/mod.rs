@@ -5,9 +5,10 @@ pub mod backplane;
 pub mod config;
 pub mod hub;
 pub mod relay;
+pub mod roster;
 pub mod stats;
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc};
+use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::FromRef,
@@ -20,12 +21,13 @@ use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tracing::info;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::{info, warn};
 
 use self::{
     backplane::{AnyBackplane, MemoryBus},
     config::Config,
-    hub::Hub,
+    hub::{Clock, Hub},
     relay::Relay,
     stats::Stats,
 };
@@ -62,6 +64,9 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     stats: Arc<Stats>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    shutdown_timeout: Duration,
 }
 
 impl Server {
@@ -82,18 +87,33 @@ impl Server {
         leptos.site_addr = addr;
         let stats = Arc::new(Stats::default());
         let backplane = AnyBackplane::Memory(MemoryBus::new().node());
-        let hub = Hub::new(backplane, stats.clone(), config.queue_capacity.into());
+        let hub = Hub::new(
+            backplane,
+            stats.clone(),
+            config.queue_capacity.into(),
+            config.limits(),
+            Clock::new(),
+        );
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
         let state = AppState {
             leptos,
             relay: Relay {
                 hub,
                 stats: stats.clone(),
+                heartbeat: config.heartbeat(),
+                silence_limit: config.silence_limit(),
+                shutdown: shutdown.clone(),
+                tasks: tasks.clone(),
             },
         };
         Ok(Self {
             listener,
             router: router(state),
             stats,
+            shutdown,
+            tasks,
+            shutdown_timeout: Duration::from_millis(config.shutdown_timeout_ms),
         })
     }
 
@@ -109,7 +129,10 @@ impl Server {
         self.stats.clone()
     }
 
-    /// Serves until `shutdown` completes.
+    /// Serves until `shutdown` completes, then stops accepting, closes
+    /// every WebSocket with 1001 and waits (up to the shutdown timeout) for
+    /// them to finish. axum's graceful shutdown does not see upgraded
+    /// sockets, hence the token and the task tracker.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -121,10 +144,27 @@ impl Server {
                 tracing::debug!(%error, "TCP_NODELAY not set");
             }
         });
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
+        let token = self.shutdown.clone();
+        let stopping = async move {
+            shutdown.await;
+            token.cancel();
+        };
+        let served = axum::serve(listener, self.router)
+            .with_graceful_shutdown(stopping)
             .await
-            .map_err(ServerError::Serve)
+            .map_err(ServerError::Serve);
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(self.shutdown_timeout, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                open = self.tasks.len(),
+                "sockets still open at the shutdown deadline"
+            );
+        }
+        served
     }
 }
 

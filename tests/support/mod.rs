@@ -1,8 +1,11 @@
 //! Starts the real server on port 0 and talks to it like a browser would.
 
+// Each test file uses its own part of these helpers.
+#![allow(dead_code)]
+
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use battle_status::server::{config::Config, stats::Stats, Server};
+use battle_status::server::{config::Config, stats::Stats, Server, ServerError};
 use futures_util::{SinkExt, StreamExt};
 use leptos::config::LeptosOptions;
 use serde_json::Value;
@@ -10,6 +13,7 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
     sync::oneshot,
+    task::JoinHandle,
 };
 use tokio_tungstenite::{
     connect_async,
@@ -25,27 +29,53 @@ const PATIENCE: Duration = Duration::from_secs(5);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub stats: Arc<Stats>,
-    _stop: oneshot::Sender<()>,
+    stop: Option<oneshot::Sender<()>>,
+    running: Option<JoinHandle<Result<(), ServerError>>>,
 }
 
+impl TestServer {
+    /// Shuts the server down as SIGTERM would, and waits until it stopped.
+    pub async fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(running) = self.running.take() {
+            tokio::time::timeout(PATIENCE, running)
+                .await
+                .expect("the server stops in time")
+                .expect("the server task does not panic")
+                .expect("the server stops without error");
+        }
+    }
+}
+
+/// The server with its default configuration, on port 0.
 pub async fn spawn_app() -> TestServer {
+    spawn_app_with(|_| {}).await
+}
+
+/// The server on port 0, with `configure` applied to the defaults.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestServer {
     let leptos = LeptosOptions::builder()
         .output_name("battle-status")
         .site_root("target/site")
         .build();
-    let server = Server::bind(Config::new("127.0.0.1:0".parse().unwrap()), leptos)
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+    configure(&mut config);
+    let server = Server::bind(config, leptos)
         .await
         .expect("the server binds port 0");
     let addr = server.local_addr();
     let stats = server.stats();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server.run(async {
+    let running = tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
     TestServer {
         addr,
         stats,
-        _stop: stop,
+        stop: Some(stop),
+        running: Some(running),
     }
 }
 
@@ -54,6 +84,9 @@ pub struct Player {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// The member id from the welcome frame.
     pub me: String,
+    /// The welcome frame.
+    pub welcome: Value,
+    last_presence: Option<String>,
 }
 
 impl Player {
@@ -62,17 +95,58 @@ impl Player {
     }
 
     pub async fn join_path(server: &TestServer, path: &str) -> Self {
-        let url = format!("ws://{}{path}", server.addr);
-        let (ws, _) = connect_async(url).await.expect("the handshake succeeds");
-        let mut player = Self {
-            ws,
-            me: String::new(),
+        let mut ws = Self::connect(server, path).await;
+        let welcome: Value = match ws.next().await {
+            Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
+            other => panic!("expected the welcome frame, got {other:?}"),
         };
-        let welcome = player.next().await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         assert_eq!(welcome["protocol"], 1);
-        player.me = welcome["you"].as_str().expect("a member id").to_owned();
-        player
+        let me = welcome["you"].as_str().expect("a member id").to_owned();
+        Self {
+            ws,
+            me,
+            welcome,
+            last_presence: None,
+        }
+    }
+
+    /// A socket past the handshake, before any frame is read.
+    pub async fn connect(
+        server: &TestServer,
+        path: &str,
+    ) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        let url = format!("ws://{}{path}", server.addr);
+        let (ws, _) = connect_async(url).await.expect("the handshake succeeds");
+        ws
+    }
+
+    /// Closes the socket with `code`, as a browser does.
+    pub async fn close(mut self, code: u16) {
+        let frame = CloseFrame {
+            code: code.into(),
+            reason: "".into(),
+        };
+        self.ws
+            .close(Some(frame))
+            .await
+            .expect("the close frame is sent");
+    }
+
+    /// Waits for the presence frame `event` about `member`.
+    pub async fn expect_presence(&mut self, event: &str, member: &str) {
+        let frame = self.next().await;
+        assert_eq!(frame["type"], "presence", "{frame}");
+        assert_eq!(frame["event"], event, "{frame}");
+        assert_eq!(frame["member"]["id"], member, "{frame}");
+    }
+
+    /// Two players in `room`, past the first one's notice of the second.
+    pub async fn pair(server: &TestServer, room: &str) -> (Self, Self) {
+        let mut alice = Self::join(server, room).await;
+        let bob = Self::join(server, room).await;
+        alice.expect_presence("join", &bob.me).await;
+        (alice, bob)
     }
 
     pub async fn send(&mut self, text: &str) {
@@ -83,28 +157,80 @@ impl Player {
         self.ws.send(message).await.expect("the frame is sent");
     }
 
-    /// The next text frame, as JSON.
+    /// The next text frame other than a heartbeat, as JSON.
     pub async fn next(&mut self) -> Value {
+        loop {
+            let frame = self.next_raw().await;
+            if frame["type"] != "heartbeat" {
+                return frame;
+            }
+        }
+    }
+
+    /// The next text frame, as JSON.
+    pub async fn next_raw(&mut self) -> Value {
         match self.next_message().await {
             Message::Text(text) => serde_json::from_str(&text).expect("the server sends JSON"),
             other => panic!("expected a text frame, got {other:?}"),
         }
     }
 
-    /// The next frame of any kind.
-    pub async fn next_message(&mut self) -> Message {
-        tokio::time::timeout(PATIENCE, self.ws.next())
-            .await
-            .expect("a frame arrives in time")
-            .expect("the socket is open")
-            .expect("the frame is well formed")
+    /// The next presence frame, skipping anything else.
+    pub async fn next_presence(&mut self) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == "presence" {
+                self.last_presence = frame["member"]["id"].as_str().map(str::to_owned);
+                return frame;
+            }
+        }
     }
 
-    /// The close frame that ends the connection.
-    pub async fn closed(&mut self) -> Option<CloseFrame> {
-        match self.next_message().await {
-            Message::Close(frame) => frame,
+    /// The member named by the last frame from [`next_presence`].
+    pub fn last_presence_member(&self) -> String {
+        self.last_presence.clone().unwrap_or_default()
+    }
+
+    /// Drops the connection without a close frame, as a crashed browser or
+    /// a lost network does.
+    pub async fn send_close_less_drop(self) {
+        drop(self.ws);
+    }
+
+    /// The close frame that ends a socket that never got a welcome.
+    pub async fn closed_stream(ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -> CloseFrame {
+        let message = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("a frame arrives in time");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => frame,
             other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+
+    /// The next frame other than a ping or pong (answered by the client
+    /// library itself).
+    pub async fn next_message(&mut self) -> Message {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a frame arrives in time")
+                .expect("the socket is open")
+                .expect("the frame is well formed");
+            if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+                return message;
+            }
+        }
+    }
+
+    /// The close frame that ends the connection, after any other frames.
+    pub async fn closed(&mut self) -> Option<CloseFrame> {
+        loop {
+            match self.next_message().await {
+                Message::Close(frame) => return frame,
+                Message::Text(_) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
         }
     }
 }

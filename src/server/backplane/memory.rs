@@ -1,4 +1,5 @@
-//! The in-process backplane: a bus shared by the hubs of one process.
+//! The in-process backplane: a bus shared by the hubs of one process, which
+//! also keeps each room's roster and sequence number.
 //!
 //! One hub per process in production; tests wire several hubs to one bus to
 //! stand for several server instances.
@@ -8,22 +9,28 @@ use std::{
     fmt,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
+        Arc, Mutex, MutexGuard,
     },
 };
 
-use super::{Backplane, BackplaneError};
+use super::{Backplane, BackplaneError, JoinError, Joined};
 use crate::{
-    protocol::{ClientEvent, ClientFrame, RelayedFrame, RoomName},
-    server::hub::{LocalRoom, Outbound},
+    protocol::{
+        ClientEvent, ClientFrame, MemberRef, Presence, PresenceEvent, RoomName, ServerFrame,
+    },
+    server::{
+        hub::{Delivery, LocalRoom, Outbound},
+        roster::{JoinRequest, Limits, Roster},
+    },
 };
 
-/// Rooms and their subscribed nodes, shared by every [`MemoryBackplane`]
-/// made from it.
+/// Rooms, their rosters and their subscribed nodes, shared by every
+/// [`MemoryBackplane`] made from it.
 #[derive(Clone, Default)]
 pub struct MemoryBus {
-    // Held only for map updates and for handing a frame to each subscribed
+    // Held for roster updates and for handing frames to each subscribed
     // room's queues, which never blocks: no `.await` while it is held.
+    // Delivering under it keeps every room's frames in `seq` order.
     rooms: Arc<Mutex<HashMap<RoomName, BusRoom>>>,
     next_node: Arc<AtomicU64>,
 }
@@ -31,7 +38,38 @@ pub struct MemoryBus {
 #[derive(Default)]
 struct BusRoom {
     seq: u64,
+    roster: Roster,
     nodes: Vec<(u64, Arc<LocalRoom>)>,
+}
+
+impl BusRoom {
+    fn deliver(&self, delivery: &Delivery) {
+        for (_, sink) in &self.nodes {
+            sink.deliver(delivery);
+        }
+    }
+
+    /// Numbers a frame in the room's sequence and delivers it.
+    fn broadcast(&mut self, frame: impl FnOnce(u64) -> ServerFrame, volatile: bool) {
+        self.seq += 1;
+        let frame = frame(self.seq);
+        self.deliver(&Delivery::Frame(Outbound::new(
+            frame.to_json(),
+            volatile,
+            self.seq,
+        )));
+    }
+
+    fn presence(&mut self, event: PresenceEvent, member: MemberRef) {
+        self.broadcast(
+            |seq| ServerFrame::Presence(Presence { event, member, seq }),
+            false,
+        );
+    }
+
+    fn is_unused(&self) -> bool {
+        self.nodes.is_empty() && self.roster.is_empty()
+    }
 }
 
 impl MemoryBus {
@@ -46,6 +84,10 @@ impl MemoryBus {
             bus: self.clone(),
             node: self.next_node.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<RoomName, BusRoom>> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -65,20 +107,83 @@ impl fmt::Debug for MemoryBackplane {
 
 impl Backplane for MemoryBackplane {
     fn subscribe(&self, room: &RoomName, sink: Arc<LocalRoom>) {
-        let mut rooms = self.bus.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rooms = self.bus.lock();
         let nodes = &mut rooms.entry(room.clone()).or_default().nodes;
         nodes.retain(|(node, _)| *node != self.node);
         nodes.push((self.node, sink));
     }
 
     fn unsubscribe(&self, room: &RoomName) {
-        let mut rooms = self.bus.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rooms = self.bus.lock();
         if let Some(entry) = rooms.get_mut(room) {
             entry.nodes.retain(|(node, _)| *node != self.node);
-            if entry.nodes.is_empty() {
+            if entry.is_unused() {
                 rooms.remove(room);
             }
         }
+    }
+
+    async fn join(
+        &self,
+        room: &RoomName,
+        request: JoinRequest,
+        limits: Limits,
+        now: u64,
+    ) -> Result<Joined, JoinError> {
+        let mut rooms = self.bus.lock();
+        let entry = rooms.entry(room.clone()).or_default();
+        let seat = entry.roster.join(request, &limits)?;
+        if let Some(conn) = &seat.replaced {
+            entry.deliver(&Delivery::Replaced { conn: conn.clone() });
+        }
+        if let Some(event) = seat.event {
+            entry.presence(event, seat.member.clone());
+        }
+        Ok(Joined {
+            seat,
+            seq: entry.seq,
+            members: entry.roster.snapshot(now),
+        })
+    }
+
+    async fn disconnect(
+        &self,
+        room: &RoomName,
+        conn: &str,
+        clean: bool,
+        limits: Limits,
+        now: u64,
+    ) -> Result<Option<u64>, BackplaneError> {
+        let mut rooms = self.bus.lock();
+        let Some(entry) = rooms.get_mut(room) else {
+            return Ok(None);
+        };
+        let mut deadline = None;
+        if let Some((event, member)) = entry.roster.disconnect(conn, clean, &limits, now) {
+            if event == PresenceEvent::Reconnecting {
+                deadline = entry.roster.poll_timeout();
+            }
+            entry.presence(event, member);
+        }
+        if entry.is_unused() {
+            rooms.remove(room);
+        }
+        Ok(deadline)
+    }
+
+    async fn expire(&self, room: &RoomName, now: u64) -> Result<Option<u64>, BackplaneError> {
+        let mut rooms = self.bus.lock();
+        let Some(entry) = rooms.get_mut(room) else {
+            return Ok(None);
+        };
+        for member in entry.roster.expire(now) {
+            entry.presence(PresenceEvent::Leave, member);
+        }
+        let next = entry.roster.poll_timeout();
+        if entry.is_unused() {
+            rooms.remove(room);
+        }
+        Ok(next)
     }
 
     async fn publish(
@@ -86,24 +191,16 @@ impl Backplane for MemoryBackplane {
         room: &RoomName,
         from: &str,
         frame: ClientFrame,
+        now: u64,
     ) -> Result<(), BackplaneError> {
-        let volatile = frame.event == ClientEvent::Typing;
-        let mut rooms = self.bus.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rooms = self.bus.lock();
         let Some(entry) = rooms.get_mut(room) else {
             return Ok(());
         };
-        entry.seq += 1;
-        // Serialised once for every node and member; delivered under the
-        // lock so every member sees the room's frames in `seq` order.
-        let relayed = RelayedFrame {
-            frame,
-            from: from.to_owned(),
-            seq: entry.seq,
-        };
-        let outbound = Outbound::new(relayed.to_json(), volatile);
-        for (_, sink) in &entry.nodes {
-            sink.deliver(&outbound);
-        }
+        entry.roster.record(from, frame.event, now);
+        let volatile = frame.event == ClientEvent::Typing;
+        let from = from.to_owned();
+        entry.broadcast(|seq| ServerFrame::relayed(frame, from, seq), volatile);
         Ok(())
     }
 }

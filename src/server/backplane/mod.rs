@@ -1,10 +1,12 @@
-//! The backplane: how a node's rooms reach the same rooms on other nodes.
+//! The backplane: how a node's rooms reach the same rooms on other nodes,
+//! and where each room's roster (seats, presence, last-known state) and
+//! sequence number live, so that every node sees the same room.
 //!
-//! A node subscribes to a room when the room gets its first local member and
-//! unsubscribes with the last one. Every frame published in a room comes back
-//! through the backplane to every subscribed node, the publishing node
-//! included, so local and remote delivery are one code path. The backplane
-//! stamps each frame with the room's sequence number.
+//! A node subscribes to a room when the room gets its first local
+//! connection and unsubscribes with the last one. Every frame and presence
+//! event of a room comes back through the backplane to every subscribed
+//! node, the publishing node included, so local and remote delivery are one
+//! code path.
 //!
 //! Implementations are chosen at start-up through [`AnyBackplane`], which
 //! delegates (traits returning `impl Future` are not object safe).
@@ -17,18 +19,45 @@ use thiserror::Error;
 
 pub use memory::{MemoryBackplane, MemoryBus};
 
-use super::hub::LocalRoom;
-use crate::protocol::{ClientFrame, RoomName};
+use super::{
+    hub::LocalRoom,
+    roster::{JoinRequest, Limits, Refusal, Seat},
+};
+use crate::protocol::{ClientFrame, MemberState, RoomName};
 
-/// Why a frame could not be published.
+/// Why the backplane could not do something.
 #[derive(Debug, Error)]
 pub enum BackplaneError {
-    /// The broker cannot be reached right now; the frame was not relayed.
+    /// The broker cannot be reached right now.
     #[error("the message broker is unavailable")]
     Unavailable,
 }
 
-/// Carries room frames between the nodes that serve a room.
+/// Why a connection got no seat.
+#[derive(Debug, Error)]
+pub enum JoinError {
+    /// The room said no.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The room could not be reached.
+    #[error(transparent)]
+    Backplane(#[from] BackplaneError),
+}
+
+/// A seat, with the room as it was when the seat was given.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    /// The seat.
+    pub seat: Seat,
+    /// The room's sequence number at the snapshot: frames numbered up to
+    /// this are already in `members`.
+    pub seq: u64,
+    /// Everyone in the room, the new member included.
+    pub members: Vec<MemberState>,
+}
+
+/// Carries room frames between the nodes that serve a room, and keeps each
+/// room's roster. Times are milliseconds of the hub's clock.
 pub trait Backplane: Send + Sync + 'static {
     /// Starts delivering the frames of `room` to `sink`. Called under the
     /// hub's lock, so it must not block: brokers that need I/O queue it.
@@ -38,13 +67,44 @@ pub trait Backplane: Send + Sync + 'static {
     /// [`subscribe`](Backplane::subscribe).
     fn unsubscribe(&self, room: &RoomName);
 
+    /// Seats a connection in `room` and tells the room.
+    fn join(
+        &self,
+        room: &RoomName,
+        request: JoinRequest,
+        limits: Limits,
+        now: u64,
+    ) -> impl Future<Output = Result<Joined, JoinError>> + Send;
+
+    /// Connection `conn` ended, cleanly or not; tells the room. Returns the
+    /// deadline of the grace period it started, if any: the caller calls
+    /// [`expire`](Backplane::expire) then.
+    fn disconnect(
+        &self,
+        room: &RoomName,
+        conn: &str,
+        clean: bool,
+        limits: Limits,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<u64>, BackplaneError>> + Send;
+
+    /// Frees the seats whose grace period ran out by `now` and tells the
+    /// room. Returns the next deadline, if any member is still reconnecting.
+    fn expire(
+        &self,
+        room: &RoomName,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<u64>, BackplaneError>> + Send;
+
     /// Publishes `frame`, sent by member `from`, to every node serving
-    /// `room`. Frames from one caller are delivered in the order published.
+    /// `room`, and records it in the roster. Frames from one caller are
+    /// delivered in the order published.
     fn publish(
         &self,
         room: &RoomName,
         from: &str,
         frame: ClientFrame,
+        now: u64,
     ) -> impl Future<Output = Result<(), BackplaneError>> + Send;
 }
 
@@ -68,14 +128,46 @@ impl Backplane for AnyBackplane {
         }
     }
 
+    async fn join(
+        &self,
+        room: &RoomName,
+        request: JoinRequest,
+        limits: Limits,
+        now: u64,
+    ) -> Result<Joined, JoinError> {
+        match self {
+            Self::Memory(backplane) => backplane.join(room, request, limits, now).await,
+        }
+    }
+
+    async fn disconnect(
+        &self,
+        room: &RoomName,
+        conn: &str,
+        clean: bool,
+        limits: Limits,
+        now: u64,
+    ) -> Result<Option<u64>, BackplaneError> {
+        match self {
+            Self::Memory(backplane) => backplane.disconnect(room, conn, clean, limits, now).await,
+        }
+    }
+
+    async fn expire(&self, room: &RoomName, now: u64) -> Result<Option<u64>, BackplaneError> {
+        match self {
+            Self::Memory(backplane) => backplane.expire(room, now).await,
+        }
+    }
+
     async fn publish(
         &self,
         room: &RoomName,
         from: &str,
         frame: ClientFrame,
+        now: u64,
     ) -> Result<(), BackplaneError> {
         match self {
-            Self::Memory(backplane) => backplane.publish(room, from, frame).await,
+            Self::Memory(backplane) => backplane.publish(room, from, frame, now).await,
         }
     }
 }
