@@ -4,11 +4,12 @@
 # version. Safe to run again. Sourced by run.sh and test.sh.
 #
 #   scripts/setup.sh          the build toolchain
-#   scripts/setup.sh --test   the build toolchain, Chromium and Playwright
+#   scripts/setup.sh --test   the build toolchain, cargo-fuzz, Chromium and Playwright
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CARGO_LEPTOS_VERSION="0.3.10"
+CARGO_FUZZ_VERSION="0.13.2"
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$ROOT/Cargo.lock")"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
@@ -56,6 +57,10 @@ fi
 npm_ci tools "wasm-opt (npm binaryen)"
 
 if [ "${1:-}" = "--test" ]; then
+  if [ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    say "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 3 minutes, once)"
+    fast_install "cargo-fuzz@$CARGO_FUZZ_VERSION" --locked
+  fi
   if ! command -v chromium >/dev/null; then
     say "installing Debian's chromium"
     as_root apt-get update

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Sets up whatever is missing, then runs every test: unit and integration
-# tests (cargo), then the browser end-to-end tests (Playwright driving
-# Debian's Chromium against the server built by cargo-leptos). Ends with one
-# line: "total: N passed, M failed".
+# tests (cargo), a short bounded fuzzing run of the frame parser, then the
+# browser end-to-end tests (Playwright driving Debian's Chromium against the
+# server built by cargo-leptos). Ends with one line: "total: N passed, M
+# failed".
+#
+# FUZZ_SECONDS (default 30) sets the length of the fuzzing run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +18,17 @@ echo "== unit and integration tests"
 cargo test --features ssr --locked 2>&1 | tee target/cargo-test.log
 read -r cargo_passed cargo_failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' target/cargo-test.log)
 
+echo "== fuzzing the frame parser for ${FUZZ_SECONDS:-30} s"
+# cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable compiler
+# take them. Seeds: fuzz/seeds/frames; findings go to fuzz/artifacts.
+fuzz_passed=0 fuzz_failed=0
+if (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run frames corpus/frames seeds/frames -- \
+      -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 2>&1 | tail -n 5); then
+  fuzz_passed=1
+else
+  fuzz_failed=1
+fi
+
 echo "== browser end-to-end tests"
 cargo leptos build
 e2e_status=0
@@ -26,6 +40,8 @@ read -r e2e_passed e2e_failed < <(node -e '
 if [ "$e2e_status" -ne 0 ] && [ "$e2e_failed" -eq 0 ]; then e2e_failed=1; fi
 
 echo "cargo: $cargo_passed passed, $cargo_failed failed"
+echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
 echo "end2end: $e2e_passed passed, $e2e_failed failed"
-echo "total: $((cargo_passed + e2e_passed)) passed, $((cargo_failed + e2e_failed)) failed"
-[ "$((cargo_failed + e2e_failed))" -eq 0 ]
+failed=$((cargo_failed + fuzz_failed + e2e_failed))
+echo "total: $((cargo_passed + fuzz_passed + e2e_passed)) passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,28 +1,75 @@
-//! The battle-status server binary: reads its configuration, serves until
-//! Ctrl-C or SIGTERM.
+//! The battle-status server binary: serves until Ctrl-C or SIGTERM, or
+//! mints a join token (`battle-status token`).
 
-use std::process::ExitCode;
+use std::{
+    process::ExitCode,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
-use battle_status::server::{config::Config, Server};
-use clap::Parser;
+use battle_status::server::{
+    config::{Config, TokenArgs},
+    token::{self, Claims},
+    Server,
+};
+use clap::{Parser, Subcommand};
 use leptos::config::get_configuration;
 use tracing_subscriber::EnvFilter;
 
+/// Live opponent status for coding battles: serves the lobby, the battle
+/// page and the room relay at /ws/battle/<room>/.
+#[derive(Debug, Parser)]
+#[command(
+    name = "battle-status",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a signed join token for one player (or spectator) of one
+    /// battle, for a host application or a tester.
+    Token(TokenArgs),
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Token(args)) = cli.command {
+        println!("{}", mint(args));
+        return ExitCode::SUCCESS;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    match serve(config).await {
+    match serve(cli.serve).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("battle-status: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn mint(args: TokenArgs) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let claims = Claims {
+        room: args.room,
+        player: args.player,
+        role: args.role,
+        exp: now.saturating_add(args.ttl_secs),
+    };
+    token::mint(&args.token_secret, &claims)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -33,7 +80,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         leptos.output_name = env!("CARGO_PKG_NAME").into();
     }
     let server = Server::bind(config, leptos).await?;
-    server.run(shutdown_signal()).await?;
+    server.run(shutdown_signal()).await;
     Ok(())
 }
 
@@ -55,5 +102,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down");
 }

@@ -31,6 +31,8 @@ pub mod close {
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down; reconnect.
     pub const GOING_AWAY: u16 = 1001;
+    /// A text frame was not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// A frame was larger than [`super::MAX_FRAME_BYTES`].
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The client read too slowly and its outgoing queue of actions filled
@@ -47,6 +49,10 @@ pub mod close {
     /// A newer connection presented the same player key and took the seat
     /// (the battle is open in another tab); do not reconnect.
     pub const REPLACED: u16 = 4503;
+    /// The client kept sending invalid frames; do not reconnect.
+    pub const TOO_MANY_INVALID: u16 = 4508;
+    /// The client kept sending frames over its rate; do not reconnect.
+    pub const RATE_LIMITED: u16 = 4509;
 }
 
 /// A validated room name: 1 to [`MAX_ROOM_CHARS`] characters of
@@ -322,6 +328,9 @@ pub enum FrameError {
     /// A spectator sent typing or an action.
     #[error("spectators cannot send typing or actions")]
     SpectatorCannotSend,
+    /// An action came faster than the connection's action rate.
+    #[error("too many actions; slow down")]
+    RateLimited,
     /// A known field had the wrong shape.
     #[error("field {field:?} {problem}")]
     InvalidField {
@@ -343,6 +352,7 @@ impl FrameError {
             Self::UnknownAction(_) => "unknown_action",
             Self::InvalidField { .. } => "invalid_field",
             Self::SpectatorCannotSend => "spectator",
+            Self::RateLimited => "rate_limited",
         }
     }
 }

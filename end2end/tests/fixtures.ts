@@ -4,6 +4,11 @@ import path from 'node:path';
 
 const root = path.resolve(__dirname, '..', '..');
 
+/** The server binary built by `cargo leptos build`. */
+export function binary(): string {
+  return process.env.BATTLE_STATUS_BIN ?? path.join(root, 'target', 'debug', 'battle-status');
+}
+
 /** Grace period of the tests' servers: short, so that "left" comes soon. */
 export const GRACE_MS = 2_000;
 
@@ -14,24 +19,28 @@ export class Server {
     readonly url: string,
   ) {}
 
-  /** Starts a server on `addr` (default: a free port on 127.0.0.1). */
-  static async start(addr = '127.0.0.1:0'): Promise<Server> {
-    const child = Server.spawn(addr);
-    return new Server(child, await Server.listening(child));
+  private env: Record<string, string> = {};
+
+  /** Starts a server on a free port of 127.0.0.1, with extra environment. */
+  static async start(env: Record<string, string> = {}): Promise<Server> {
+    const child = Server.spawn('127.0.0.1:0', env);
+    const server = new Server(child, await Server.listening(child));
+    server.env = env;
+    return server;
   }
 
   /** Stops the server (SIGTERM), then starts it again on the same port. */
   async restart(): Promise<void> {
     await this.stop();
-    this.child = Server.spawn(new URL(this.url).host);
+    this.child = Server.spawn(new URL(this.url).host, this.env);
     await Server.listening(this.child);
   }
 
-  private static spawn(addr: string): ChildProcess {
-    const bin = process.env.BATTLE_STATUS_BIN ?? path.join(root, 'target', 'debug', 'battle-status');
-    return spawn(bin, ['--addr', addr, '--grace-ms', String(GRACE_MS)], {
+  private static spawn(addr: string, env: Record<string, string>): ChildProcess {
+    return spawn(binary(), ['--addr', addr, '--grace-ms', String(GRACE_MS)], {
       env: {
         ...process.env,
+        ...env,
         LEPTOS_SITE_ROOT: path.join(root, 'target', 'site'),
         LEPTOS_ENV: 'PROD',
         RUST_LOG: 'info',

@@ -27,8 +27,14 @@ pub fn BattlePage() -> impl IntoView {
             .get("role")
             .and_then(|role| Role::parse(&role))
             .unwrap_or_default();
+        // A join token from the host application, passed on to the socket.
+        let token = query.read().get("token").filter(|token| {
+            token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        });
         match RoomName::parse(&id) {
-            Ok(room) => view! { <Battle room role/> }.into_any(),
+            Ok(room) => view! { <Battle room role token/> }.into_any(),
             Err(reason) => view! {
                 <section class="card narrow">
                     <h1>"No such battle"</h1>
@@ -42,7 +48,7 @@ pub fn BattlePage() -> impl IntoView {
 }
 
 #[component]
-fn Battle(room: RoomName, role: Role) -> impl IntoView {
+fn Battle(room: RoomName, role: Role, token: Option<String>) -> impl IntoView {
     let views = Views {
         connection: RwSignal::new(ConnectionState::Connecting),
         opponent: RwSignal::new(Status::Waiting),
@@ -52,7 +58,12 @@ fn Battle(room: RoomName, role: Role) -> impl IntoView {
     let client = StoredValue::new_local(None::<BattleClient>);
     let started_room = room.clone();
     Effect::new(move |_| {
-        client.set_value(BattleClient::start(started_room.clone(), role, views));
+        client.set_value(BattleClient::start(
+            started_room.clone(),
+            role,
+            token.clone(),
+            views,
+        ));
     });
     on_cleanup(move || client.with_value(|client| client.iter().for_each(BattleClient::stop)));
 

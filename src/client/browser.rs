@@ -79,11 +79,12 @@ struct Inner {
 }
 
 impl BattleClient {
-    /// Connects to `room` as `role` and keeps feeding `views`, reconnecting
-    /// whenever the socket drops, until [`stop`](Self::stop).
-    pub fn start(room: RoomName, role: Role, views: Views) -> Option<Self> {
+    /// Connects to `room` as `role` (with the host application's join
+    /// `token`, if any) and keeps feeding `views`, reconnecting whenever the
+    /// socket drops, until [`stop`](Self::stop).
+    pub fn start(room: RoomName, role: Role, token: Option<String>, views: Views) -> Option<Self> {
         let inner = Rc::new(Inner {
-            url: socket_url(&room, role),
+            url: socket_url(&room, role, token.as_deref()),
             views,
             client_id: random_id(),
             socket: RefCell::new(None),
@@ -348,8 +349,8 @@ impl Inner {
 
 /// The room's socket on the server that served this page, with this tab's
 /// key for the seat, kept in the tab's session storage so that a reload or
-/// a reconnection takes the same seat back.
-fn socket_url(room: &RoomName, role: Role) -> String {
+/// a reconnection takes the same seat back, and the join token if any.
+fn socket_url(room: &RoomName, role: Role, token: Option<&str>) -> String {
     let location = window().location();
     let scheme = match location.protocol().as_deref() {
         Ok("https:") => "wss",
@@ -361,7 +362,10 @@ fn socket_url(room: &RoomName, role: Role) -> String {
         Role::Spectator => "spectator",
     };
     let key = tab_key(&format!("battle-status:{room}:{role_name}"));
-    format!("{scheme}://{host}/ws/battle/{room}/?role={role_name}&player={key}")
+    let token = token
+        .map(|token| format!("&token={token}"))
+        .unwrap_or_default();
+    format!("{scheme}://{host}/ws/battle/{room}/?role={role_name}&player={key}{token}")
 }
 
 /// This tab's key named `name`, made and stored on first use.

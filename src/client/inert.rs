@@ -9,7 +9,12 @@ pub struct BattleClient;
 
 impl BattleClient {
     /// Does nothing on the server.
-    pub fn start(_room: RoomName, _role: Role, _views: Views) -> Option<Self> {
+    pub fn start(
+        _room: RoomName,
+        _role: Role,
+        _token: Option<String>,
+        _views: Views,
+    ) -> Option<Self> {
         None
     }
 

@@ -1,10 +1,15 @@
 //! The server's configuration: one struct, from flags and environment.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
 
-use clap::Parser;
+use clap::{Args, Parser};
 
-use super::roster::Limits;
+use super::{
+    guard::{AddressLimits, OriginPolicy, RateLimits},
+    roster::Limits,
+    token::Secret,
+};
+use crate::protocol::{PlayerKey, Role, RoomName};
 
 /// Live opponent status for coding battles: serves the lobby, the battle
 /// page and the room relay at /ws/battle/<room>/.
@@ -15,8 +20,9 @@ pub struct Config {
     #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
-    /// Frames queued for one connection before typing pings are dropped and
-    /// a connection that also misses an action is closed as too slow.
+    /// Frames queued for one connection. When full, typing pings give way
+    /// to actions; a connection whose queue is full of actions is closed as
+    /// too slow.
     #[arg(long, env = "BATTLE_QUEUE_CAPACITY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub queue_capacity: u16,
 
@@ -33,14 +39,75 @@ pub struct Config {
     #[arg(long, env = "BATTLE_HEARTBEAT_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(10..))]
     pub heartbeat_ms: u64,
 
-    /// How long past a heartbeat a silent connection is counted as dropped,
-    /// in milliseconds.
+    /// How long past a heartbeat a silent connection (not even a pong) is
+    /// closed as idle and counted as dropped, in milliseconds.
     #[arg(long, env = "BATTLE_HEARTBEAT_TIMEOUT_MS", default_value_t = 10_000)]
     pub heartbeat_timeout_ms: u64,
+
+    /// How long a client may take to send its HTTP request headers (the
+    /// WebSocket handshake included), in milliseconds.
+    #[arg(long, env = "BATTLE_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub handshake_timeout_ms: u64,
 
     /// On shutdown, how long open sockets get to close, in milliseconds.
     #[arg(long, env = "BATTLE_SHUTDOWN_TIMEOUT_MS", default_value_t = 5_000)]
     pub shutdown_timeout_ms: u64,
+
+    /// Browser origins allowed to open sockets, comma-separated
+    /// (`https://host[:port]`). Default: pages of this server's own host.
+    #[arg(long, env = "BATTLE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Let clients that send no Origin header (not browsers) connect.
+    #[arg(long, env = "BATTLE_ALLOW_MISSING_ORIGIN")]
+    pub allow_missing_origin: bool,
+
+    /// Secret for signed join tokens (at least 16 bytes). When set, every
+    /// socket needs a valid token. Also read by `battle-status token`.
+    #[arg(long, env = "BATTLE_TOKEN_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub token_secret: Option<Secret>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub rates: RateArgs,
+}
+
+/// Rate limits, per connection and per client address.
+#[derive(Debug, Clone, Args)]
+pub struct RateArgs {
+    /// Typing pings per second a connection may send (more are dropped).
+    #[arg(long, env = "BATTLE_TYPING_PER_SEC", default_value = "4")]
+    pub typing_per_sec: NonZeroU32,
+    /// Typing pings a connection may send in a burst.
+    #[arg(long, env = "BATTLE_TYPING_BURST", default_value = "8")]
+    pub typing_burst: NonZeroU32,
+    /// Actions per second a connection may send (more are refused).
+    #[arg(long, env = "BATTLE_ACTIONS_PER_SEC", default_value = "2")]
+    pub actions_per_sec: NonZeroU32,
+    /// Actions a connection may send in a burst.
+    #[arg(long, env = "BATTLE_ACTIONS_BURST", default_value = "10")]
+    pub actions_burst: NonZeroU32,
+    /// Invalid frames a connection may send in a burst (one more every
+    /// 10 s) before it is closed with 4508.
+    #[arg(long, env = "BATTLE_INVALID_BURST", default_value = "10")]
+    pub invalid_burst: NonZeroU32,
+    /// Frames over the typing or action rate a connection may send in a
+    /// burst (two more a second) before it is closed with 4509.
+    #[arg(long, env = "BATTLE_EXCESS_BURST", default_value = "30")]
+    pub excess_burst: NonZeroU32,
+    /// Open sockets one client address may have at once.
+    #[arg(long, env = "BATTLE_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+    /// New sockets per second one client address may open.
+    #[arg(long, env = "BATTLE_CONNECTIONS_PER_IP_PER_SEC", default_value = "10")]
+    pub connections_per_ip_per_sec: NonZeroU32,
+    /// New sockets one client address may open in a burst.
+    #[arg(long, env = "BATTLE_CONNECTIONS_PER_IP_BURST", default_value = "30")]
+    pub connections_per_ip_burst: NonZeroU32,
+}
+
+fn parse_secret(text: &str) -> Result<Secret, String> {
+    Secret::new(text).map_err(|error| error.to_string())
 }
 
 impl Config {
@@ -66,4 +133,55 @@ impl Config {
     pub fn silence_limit(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms + self.heartbeat_timeout_ms)
     }
+
+    /// Which pages may open sockets.
+    pub fn origin_policy(&self) -> OriginPolicy {
+        OriginPolicy {
+            allowed: self.allowed_origins.clone(),
+            allow_missing: self.allow_missing_origin,
+        }
+    }
+
+    /// Each connection's rates.
+    pub fn rate_limits(&self) -> RateLimits {
+        let r = &self.rates;
+        RateLimits {
+            typing_per_sec: r.typing_per_sec,
+            typing_burst: r.typing_burst,
+            actions_per_sec: r.actions_per_sec,
+            actions_burst: r.actions_burst,
+            invalid_burst: r.invalid_burst,
+            excess_burst: r.excess_burst,
+        }
+    }
+
+    /// Each client address's limits.
+    pub fn address_limits(&self) -> AddressLimits {
+        AddressLimits {
+            max_open: self.rates.max_connections_per_ip,
+            per_sec: self.rates.connections_per_ip_per_sec,
+            burst: self.rates.connections_per_ip_burst,
+        }
+    }
+}
+
+/// `battle-status token`: mints a join token.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The battle the token opens.
+    #[arg(long, value_parser = |s: &str| RoomName::parse(s).map_err(|e| e.to_string()))]
+    pub room: RoomName,
+    /// The player's private id (16 to 64 of [A-Za-z0-9_-]); the same id
+    /// takes the same seat back.
+    #[arg(long, value_parser = |s: &str| PlayerKey::parse(s).ok_or("16 to 64 characters of letters, digits, '-' and '_'"))]
+    pub player: PlayerKey,
+    /// `player` or `spectator`.
+    #[arg(long, default_value = "player", value_parser = |s: &str| Role::parse(s).ok_or("player or spectator"))]
+    pub role: Role,
+    /// How long the token works, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl_secs: u64,
+    /// The secret shared with the server.
+    #[arg(long, env = "BATTLE_TOKEN_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub token_secret: Secret,
 }

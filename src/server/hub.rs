@@ -9,16 +9,13 @@
 //! connection and unsubscribes with the last.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::{
-    sync::mpsc::{self, error::TrySendError},
-    time::Instant,
-};
+use tokio::{sync::Notify, time::Instant};
 use tracing::warn;
 
 use super::{
@@ -65,18 +62,28 @@ impl Default for Clock {
 pub struct Outbound {
     /// The frame's JSON text, shared by every member's queue.
     pub text: Utf8Bytes,
-    /// Typing pings are volatile: a full queue drops them, not the member.
-    pub volatile: bool,
+    /// For a typing ping (volatile: only the latest of a sender matters),
+    /// its sender; `None` for frames that must all arrive.
+    pub typing_from: Option<Arc<str>>,
     /// The frame's number in the room's sequence.
     pub seq: u64,
 }
 
 impl Outbound {
-    /// Wraps a serialised frame.
-    pub fn new(text: String, volatile: bool, seq: u64) -> Self {
+    /// Wraps a serialised frame that must arrive.
+    pub fn lasting(text: String, seq: u64) -> Self {
         Self {
             text: text.into(),
-            volatile,
+            typing_from: None,
+            seq,
+        }
+    }
+
+    /// Wraps a serialised typing ping from `from`.
+    pub fn typing(text: String, seq: u64, from: Arc<str>) -> Self {
+        Self {
+            text: text.into(),
+            typing_from: Some(from),
             seq,
         }
     }
@@ -95,7 +102,7 @@ pub enum Delivery {
     },
 }
 
-/// What a connection's queue carries.
+/// What a connection's mailbox hands to its task.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
     /// A frame to send.
@@ -104,54 +111,162 @@ pub enum Outgoing {
     Replaced,
 }
 
+/// How a frame fitted in a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    /// Queued.
+    Queued,
+    /// Full: it replaced its sender's older queued typing ping.
+    Coalesced,
+    /// Full: a queued typing ping, or this one, was dropped.
+    TypingDropped,
+    /// Full of frames that must arrive: the reader is too slow.
+    Overflow,
+}
+
+/// A connection's bounded queue of outgoing frames. When it is full,
+/// typing pings give way first: a newer ping replaces its sender's queued
+/// one, and an action pushes out a queued ping. Only a mailbox full of
+/// frames that must all arrive overflows, which closes the connection.
+#[derive(Debug)]
+pub struct Mailbox {
+    // A leaf lock: nothing else is locked, and nothing awaited, while held.
+    state: Mutex<MailboxState>,
+    ready: Notify,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct MailboxState {
+    queue: VecDeque<Outgoing>,
+    /// No more frames: the reader overflowed or lost its seat.
+    closed: bool,
+}
+
+fn is_typing_from(queued: &Outgoing, from: Option<&Arc<str>>) -> bool {
+    match queued {
+        Outgoing::Frame(frame) => match (&frame.typing_from, from) {
+            (Some(sender), Some(from)) => sender == from,
+            (Some(_), None) => true,
+            (None, _) => false,
+        },
+        Outgoing::Replaced => false,
+    }
+}
+
+impl Mailbox {
+    fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::default(),
+            ready: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn push(&self, frame: &Outbound) -> Fit {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.closed {
+            return Fit::Overflow;
+        }
+        let queue = &mut state.queue;
+        let fit = if queue.len() < self.capacity {
+            queue.push_back(Outgoing::Frame(frame.clone()));
+            Fit::Queued
+        } else if let Some(from) = &frame.typing_from {
+            // Only the sender's latest ping matters.
+            match queue.iter().rposition(|q| is_typing_from(q, Some(from))) {
+                Some(at) => {
+                    queue[at] = Outgoing::Frame(frame.clone());
+                    Fit::Coalesced
+                }
+                None => Fit::TypingDropped,
+            }
+        } else if let Some(at) = queue.iter().position(|q| is_typing_from(q, None)) {
+            queue.remove(at);
+            queue.push_back(Outgoing::Frame(frame.clone()));
+            Fit::TypingDropped
+        } else {
+            state.closed = true;
+            Fit::Overflow
+        };
+        drop(state);
+        self.ready.notify_one();
+        fit
+    }
+
+    /// Tells the reader its seat was taken, and takes no more frames.
+    fn replace(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.queue.push_back(Outgoing::Replaced);
+        state.closed = true;
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// The next frame; `None` once the mailbox overflowed and is drained.
+    pub async fn recv(&self) -> Option<Outgoing> {
+        loop {
+            {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(next) = state.queue.pop_front() {
+                    return Some(next);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            // One reader: a notification sent since the check above is kept
+            // as a permit, so none is lost.
+            self.ready.notified().await;
+        }
+    }
+}
+
 /// The connections of one room on this node.
 #[derive(Debug)]
 pub struct LocalRoom {
-    // A leaf lock: nothing else is locked, and nothing awaited, while held.
-    queues: Mutex<HashMap<String, mpsc::Sender<Outgoing>>>,
+    // Nothing awaited while held; the mailboxes' locks are taken inside it.
+    mailboxes: Mutex<HashMap<String, Arc<Mailbox>>>,
     stats: Arc<Stats>,
 }
 
 impl LocalRoom {
-    /// Hands `delivery` to the room's connections. Never blocks: a
-    /// connection whose queue is full loses a typing ping, or is dropped
-    /// (and so closed as a slow consumer) when the frame is not volatile.
+    /// Hands `delivery` to the room's connections. Never blocks: a full
+    /// mailbox gives up typing pings first; one that is full of actions is
+    /// closed, and its connection with it (as a slow consumer).
     pub fn deliver(&self, delivery: &Delivery) {
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let mut mailboxes = self.mailboxes.lock().unwrap_or_else(|e| e.into_inner());
         match delivery {
-            Delivery::Frame(frame) => {
-                queues.retain(
-                    |_, queue| match queue.try_send(Outgoing::Frame(frame.clone())) {
-                        Ok(()) => {
-                            self.stats.delivery();
-                            true
-                        }
-                        Err(TrySendError::Full(_)) if frame.volatile => {
-                            self.stats.typing_dropped();
-                            true
-                        }
-                        Err(TrySendError::Full(_)) => {
-                            self.stats.slow_consumer();
-                            false
-                        }
-                        Err(TrySendError::Closed(_)) => false,
-                    },
-                )
-            }
+            Delivery::Frame(frame) => mailboxes.retain(|_, mailbox| match mailbox.push(frame) {
+                Fit::Queued => {
+                    self.stats.delivery();
+                    true
+                }
+                Fit::Coalesced => {
+                    self.stats.typing_coalesced();
+                    true
+                }
+                Fit::TypingDropped => {
+                    self.stats.typing_dropped();
+                    true
+                }
+                Fit::Overflow => {
+                    self.stats.slow_consumer();
+                    false
+                }
+            }),
             Delivery::Replaced { conn } => {
-                if let Some(queue) = queues.remove(conn) {
-                    // If the queue is full, dropping it closes the
-                    // connection all the same (as a slow consumer).
-                    let _ = queue.try_send(Outgoing::Replaced);
+                if let Some(mailbox) = mailboxes.remove(conn) {
+                    mailbox.replace();
                 }
             }
         }
     }
 
     fn detach(&self, conn: &str) -> bool {
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        queues.remove(conn);
-        queues.is_empty()
+        let mut mailboxes = self.mailboxes.lock().unwrap_or_else(|e| e.into_inner());
+        mailboxes.remove(conn);
+        mailboxes.is_empty()
     }
 }
 
@@ -172,8 +287,8 @@ pub struct Hub {
 #[derive(Debug)]
 pub struct Membership {
     /// Frames to send to this connection, in order. Ends (`None`) if the
-    /// hub dropped the connection as a slow consumer.
-    pub outbound: mpsc::Receiver<Outgoing>,
+    /// connection overflowed it, as a slow consumer.
+    pub outbound: Arc<Mailbox>,
     attachment: Attachment,
     seated: bool,
     clean: bool,
@@ -219,7 +334,7 @@ impl Drop for Attachment {
 
 impl Hub {
     /// A hub whose rooms meet other nodes' through `backplane`, with each
-    /// connection's queue holding `queue_capacity` frames.
+    /// connection's mailbox holding `queue_capacity` frames.
     pub fn new(
         backplane: AnyBackplane,
         stats: Arc<Stats>,
@@ -237,7 +352,7 @@ impl Hub {
         })
     }
 
-    /// Seats connection `request.conn` in `room`. Its queue is attached
+    /// Seats connection `request.conn` in `room`. Its mailbox is attached
     /// before the seat is taken, so it misses nothing after the snapshot
     /// (frames up to `Joined::seq` are in the snapshot and can be skipped).
     pub async fn join(
@@ -245,8 +360,8 @@ impl Hub {
         room: &RoomName,
         request: JoinRequest,
     ) -> Result<(Membership, Joined), JoinError> {
-        let (queue, outbound) = mpsc::channel(self.queue_capacity);
-        let attachment = self.attach(room, &request.conn, queue);
+        let outbound = Arc::new(Mailbox::new(self.queue_capacity));
+        let attachment = self.attach(room, &request.conn, outbound.clone());
         let joined = self
             .backplane
             .join(room, request, self.limits, self.clock.now())
@@ -277,26 +392,21 @@ impl Hub {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    fn attach(
-        self: &Arc<Self>,
-        room: &RoomName,
-        conn: &str,
-        queue: mpsc::Sender<Outgoing>,
-    ) -> Attachment {
+    fn attach(self: &Arc<Self>, room: &RoomName, conn: &str, mailbox: Arc<Mailbox>) -> Attachment {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         let local = rooms.entry(room.clone()).or_insert_with(|| {
             let local = Arc::new(LocalRoom {
-                queues: Mutex::default(),
+                mailboxes: Mutex::default(),
                 stats: self.stats.clone(),
             });
             self.backplane.subscribe(room, local.clone());
             local
         });
         local
-            .queues
+            .mailboxes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(conn.to_owned(), queue);
+            .insert(conn.to_owned(), mailbox);
         Attachment {
             hub: self.clone(),
             room: room.clone(),
@@ -381,12 +491,17 @@ mod tests {
         ClientFrame::new(ClientEvent::Action(action))
     }
 
-    /// The next frame in a connection's queue, if one is there now.
+    /// The next frame in a connection's mailbox, if one is there now.
     fn next_frame(membership: &mut Membership) -> Option<ServerFrame> {
-        match membership.outbound.try_recv().ok()? {
+        match try_next(membership)? {
             Outgoing::Frame(frame) => ServerFrame::parse(frame.text.as_str()),
             Outgoing::Replaced => None,
         }
+    }
+
+    fn try_next(membership: &Membership) -> Option<Outgoing> {
+        let mut state = membership.outbound.state.lock().unwrap();
+        state.queue.pop_front()
     }
 
     fn presence(frame: Option<ServerFrame>) -> (PresenceEvent, String) {
@@ -488,34 +603,72 @@ mod tests {
             .unwrap();
         assert!(joined.seat.resumed);
         next_frame(&mut old);
-        assert!(matches!(old.outbound.try_recv(), Ok(Outgoing::Replaced)));
+        assert!(matches!(try_next(&old), Some(Outgoing::Replaced)));
+        assert!(old.outbound.recv().await.is_none());
+    }
+
+    fn typing_from(from: &str, seq: u64) -> Outbound {
+        Outbound::typing(format!("typing {from} {seq}"), seq, from.into())
+    }
+
+    fn lasting(seq: u64) -> Outbound {
+        Outbound::lasting(format!("action {seq}"), seq)
+    }
+
+    fn drain(mailbox: &Mailbox) -> Vec<String> {
+        let mut state = mailbox.state.lock().unwrap();
+        state
+            .queue
+            .drain(..)
+            .map(|o| match o {
+                Outgoing::Frame(f) => f.text.as_str().to_owned(),
+                Outgoing::Replaced => "replaced".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_mailbox_keeps_only_each_senders_latest_typing_ping() {
+        let mailbox = Mailbox::new(3);
+        assert_eq!(mailbox.push(&typing_from("a", 1)), Fit::Queued);
+        assert_eq!(mailbox.push(&lasting(2)), Fit::Queued);
+        assert_eq!(mailbox.push(&typing_from("b", 3)), Fit::Queued);
+        assert_eq!(mailbox.push(&typing_from("a", 4)), Fit::Coalesced);
+        assert_eq!(mailbox.push(&typing_from("c", 5)), Fit::TypingDropped);
+        assert_eq!(drain(&mailbox), ["typing a 4", "action 2", "typing b 3"]);
+    }
+
+    #[test]
+    fn an_action_pushes_out_a_typing_ping_and_overflows_only_when_all_must_arrive() {
+        let mailbox = Mailbox::new(2);
+        mailbox.push(&typing_from("a", 1));
+        mailbox.push(&lasting(2));
+        assert_eq!(mailbox.push(&lasting(3)), Fit::TypingDropped);
+        assert_eq!(mailbox.push(&lasting(4)), Fit::Overflow);
+        assert_eq!(mailbox.push(&lasting(5)), Fit::Overflow, "closed for good");
+        assert_eq!(drain(&mailbox), ["action 2", "action 3"]);
     }
 
     #[tokio::test]
-    async fn a_full_queue_drops_typing_but_disconnects_on_an_action() {
+    async fn a_reader_that_overflows_gets_what_was_queued_then_the_end() {
         let (bus, clock) = (MemoryBus::new(), Clock::new());
         let hub = hub_on(&bus, 2, clock);
-        let (mut slow, _) = hub.join(&room("r"), request("slow", None)).await.unwrap();
-        let typing = ClientFrame::new(ClientEvent::Typing);
+        let (slow, _) = hub.join(&room("r"), request("slow", None)).await.unwrap();
         for _ in 0..3 {
-            hub.publish(&room("r"), "x", typing.clone()).await.unwrap();
+            hub.publish(&room("r"), "x", action(Action::Submitted))
+                .await
+                .unwrap();
         }
-        assert_eq!(hub.stats.snapshot().typing_dropped, 2);
-        assert!(next_frame(&mut slow).is_some(), "its own join");
-        hub.publish(&room("r"), "x", typing.clone()).await.unwrap();
-        hub.publish(&room("r"), "x", action(Action::Submitted))
-            .await
-            .unwrap();
         assert_eq!(hub.stats.snapshot().slow_consumers, 1);
         assert!(matches!(
-            next_frame(&mut slow),
-            Some(ServerFrame::Typing(_))
+            slow.outbound.recv().await,
+            Some(Outgoing::Frame(_))
         ));
         assert!(matches!(
-            next_frame(&mut slow),
-            Some(ServerFrame::Typing(_))
+            slow.outbound.recv().await,
+            Some(Outgoing::Frame(_))
         ));
-        assert!(slow.outbound.recv().await.is_none(), "the queue ends");
+        assert!(slow.outbound.recv().await.is_none(), "then the end");
     }
 
     #[tokio::test]

@@ -1,37 +1,50 @@
-//! The server: configuration, the HTTP router (pages, assets, the relay)
-//! and the listener.
+//! The server: configuration, the HTTP router (pages, assets, the relay),
+//! the accept loop and graceful shutdown.
 
 pub mod backplane;
 pub mod config;
+pub mod guard;
 pub mod hub;
 pub mod relay;
 pub mod roster;
 pub mod stats;
+pub mod token;
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    extract::FromRef,
+    extract::{ConnectInfo, FromRef},
+    http::Request,
     response::{IntoResponse, Redirect},
     routing::get,
-    serve::ListenerExt,
     Router,
+};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
 };
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::{info, warn};
+use tower::Service;
+use tracing::{debug, info, warn};
 
 use self::{
     backplane::{AnyBackplane, MemoryBus},
     config::Config,
+    guard::AddressGuard,
     hub::{Clock, Hub},
     relay::Relay,
     stats::Stats,
 };
 use crate::app::{shell, App};
+
+/// Longest pause of the accept loop after a failed accept (e.g. out of file
+/// descriptors), so that it neither spins nor stalls.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// What the HTTP handlers share.
 #[derive(Debug, Clone, FromRef)]
@@ -42,7 +55,7 @@ pub struct AppState {
     pub relay: Relay,
 }
 
-/// Why the server could not start or stopped.
+/// Why the server could not start.
 #[derive(Debug, Error)]
 pub enum ServerError {
     /// The listen address could not be bound.
@@ -53,9 +66,6 @@ pub enum ServerError {
         /// What the system said.
         source: io::Error,
     },
-    /// The listener failed while serving.
-    #[error("the server stopped")]
-    Serve(#[source] io::Error),
 }
 
 /// A bound, not yet running server.
@@ -66,6 +76,7 @@ pub struct Server {
     stats: Arc<Stats>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    handshake_timeout: Duration,
     shutdown_timeout: Duration,
 }
 
@@ -73,18 +84,12 @@ impl Server {
     /// Binds `config.addr` and builds the routes; pages and assets come
     /// from the site described by `leptos`.
     pub async fn bind(config: Config, mut leptos: LeptosOptions) -> Result<Self, ServerError> {
-        let listener =
-            TcpListener::bind(config.addr)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: config.addr,
-                    source,
-                })?;
-        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        let bind_error = |source| ServerError::Bind {
             addr: config.addr,
             source,
-        })?;
-        leptos.site_addr = addr;
+        };
+        let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
+        leptos.site_addr = listener.local_addr().map_err(bind_error)?;
         let stats = Arc::new(Stats::default());
         let backplane = AnyBackplane::Memory(MemoryBus::new().node());
         let hub = Hub::new(
@@ -105,6 +110,10 @@ impl Server {
                 silence_limit: config.silence_limit(),
                 shutdown: shutdown.clone(),
                 tasks: tasks.clone(),
+                origins: Arc::new(config.origin_policy()),
+                rates: config.rate_limits(),
+                addresses: AddressGuard::new(config.address_limits()),
+                token_secret: config.token_secret.clone().map(Arc::new),
             },
         };
         Ok(Self {
@@ -113,6 +122,7 @@ impl Server {
             stats,
             shutdown,
             tasks,
+            handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
             shutdown_timeout: Duration::from_millis(config.shutdown_timeout_ms),
         })
     }
@@ -129,42 +139,72 @@ impl Server {
         self.stats.clone()
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, closes
-    /// every WebSocket with 1001 and waits (up to the shutdown timeout) for
-    /// them to finish. axum's graceful shutdown does not see upgraded
-    /// sockets, hence the token and the task tracker.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), ServerError> {
+    /// Serves until `shutdown` completes; then stops accepting, closes
+    /// every WebSocket with 1001, and waits (up to the shutdown timeout)
+    /// for sockets and requests to finish. Upgraded sockets are not HTTP
+    /// connections any more, hence their own token and task tracker.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         info!("listening on http://{}", self.local_addr());
-        // Frames are small: without TCP_NODELAY they wait for delayed ACKs.
-        let listener = self.listener.tap_io(|tcp| {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.handshake_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let connections = GracefulShutdown::new();
+        let mut backoff = Duration::ZERO;
+        tokio::pin!(shutdown);
+        loop {
+            let (tcp, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors, most likely: keep the
+                        // open connections, retry after a growing pause.
+                        backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
+                        warn!(%error, pause_ms = backoff.as_millis(), "cannot accept connections");
+                        tokio::time::sleep(backoff).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            backoff = Duration::ZERO;
+            // Frames are small: without TCP_NODELAY they wait for delayed ACKs.
             if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "TCP_NODELAY not set");
+                debug!(%error, "TCP_NODELAY not set");
             }
-        });
-        let token = self.shutdown.clone();
-        let stopping = async move {
-            shutdown.await;
-            token.cancel();
-        };
-        let served = axum::serve(listener, self.router)
-            .with_graceful_shutdown(stopping)
-            .await
-            .map_err(ServerError::Serve);
+            let router = self.router.clone();
+            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().call(request)
+            });
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                .into_owned();
+            let connection = connections.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    debug!(%peer, %error, "connection ended with an error");
+                }
+            });
+        }
+        info!("shutting down");
+        drop(self.listener);
         self.shutdown.cancel();
         self.tasks.close();
-        if tokio::time::timeout(self.shutdown_timeout, self.tasks.wait())
+        let drained = async {
+            tokio::join!(self.tasks.wait(), connections.shutdown());
+        };
+        if tokio::time::timeout(self.shutdown_timeout, drained)
             .await
             .is_err()
         {
             warn!(
-                open = self.tasks.len(),
-                "sockets still open at the shutdown deadline"
+                sockets = self.tasks.len(),
+                "connections still open at the shutdown deadline"
             );
         }
-        served
     }
 }
 

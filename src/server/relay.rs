@@ -2,14 +2,18 @@
 //! upgrades, and runs one task per connection. This task is the only code
 //! that touches the socket.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket},
-        Path, Query, State, WebSocketUpgrade,
+        ConnectInfo, Path, Query, State, WebSocketUpgrade,
     },
-    http::StatusCode,
+    http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
     Router,
@@ -21,9 +25,11 @@ use tracing::{debug, info, warn};
 
 use super::{
     backplane::JoinError,
+    guard::{AddressGuard, AddressSlot, ConnectionLimiter, OriginPolicy, RateLimits, Verdict},
     hub::{Hub, Outgoing},
     roster::{JoinRequest, Refusal},
     stats::Stats,
+    token::{self, Secret},
     AppState,
 };
 use crate::protocol::{
@@ -44,6 +50,11 @@ const MAX_WRITE_BUFFER_BYTES: usize = 64 * 1024;
 const MAX_READ_FRAME_BYTES: usize = 16 * MAX_FRAME_BYTES;
 /// How long the server waits for the client's answer to its close frame.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The subprotocol the server speaks; a client that offers subprotocols
+/// (to carry a token) must offer this one too.
+pub const SUBPROTOCOL: &str = "battle-status";
+/// Prefix of the subprotocol that carries a join token.
+pub const TOKEN_SUBPROTOCOL_PREFIX: &str = "token.";
 
 /// What every connection shares.
 #[derive(Debug, Clone)]
@@ -60,6 +71,14 @@ pub struct Relay {
     pub shutdown: CancellationToken,
     /// The connection tasks, so that shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Which pages may open sockets.
+    pub origins: Arc<OriginPolicy>,
+    /// Each connection's rates.
+    pub rates: RateLimits,
+    /// Sockets and connection rates per client address.
+    pub addresses: Arc<AddressGuard>,
+    /// Join tokens are required when set.
+    pub token_secret: Option<Arc<Secret>>,
 }
 
 /// The relay's routes, with and without the original trailing slash.
@@ -69,54 +88,141 @@ pub fn routes() -> Router<AppState> {
         .route("/ws/battle/{room}/", get(upgrade))
 }
 
-/// The query of the socket URL; both optional.
+/// The query of the socket URL; all optional.
 #[derive(Debug, Deserialize)]
 struct JoinQuery {
     /// `player` (default) or `spectator`.
     role: Option<String>,
     /// The tab's private key, to take its seat back after a reconnection.
     player: Option<String>,
+    /// A signed join token (or in `Sec-WebSocket-Protocol`).
+    token: Option<String>,
+}
+
+/// A refused handshake: its status and its reason in plain words.
+struct Refused(StatusCode, String);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        (self.0, self.1).into_response()
+    }
+}
+
+fn bad_request(reason: &str) -> Refused {
+    Refused(StatusCode::BAD_REQUEST, reason.to_owned())
+}
+
+/// Who a handshake may join as, once every check passed.
+struct Admission {
+    room: RoomName,
+    role: Role,
+    key: Option<PlayerKey>,
+    slot: AddressSlot,
 }
 
 async fn upgrade(
     Path(room): Path<String>,
     Query(query): Query<JoinQuery>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     State(relay): State<Relay>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let room = match RoomName::parse(&room) {
-        Ok(room) => room,
-        Err(error) => return (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
-    };
-    let role = match query.role.as_deref().map(Role::parse) {
-        None => Role::Player,
-        Some(Some(role)) => role,
-        Some(None) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                "role is \"player\" or \"spectator\"",
-            )
-                .into_response()
-        }
-    };
-    let key = match query.player.as_deref().map(PlayerKey::parse) {
-        None => None,
-        Some(Some(key)) => Some(key),
-        Some(None) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                "player is 16 to 64 characters of letters, digits, '-' and '_'",
-            )
-                .into_response()
+    let admission = match admit(&room, query, peer, &headers, &relay) {
+        Ok(admission) => admission,
+        Err(refused) => {
+            relay.stats.refused_handshake();
+            debug!(%peer, status = %refused.0, reason = %refused.1, "handshake refused");
+            return refused.into_response();
         }
     };
     let tasks = relay.tasks.clone();
-    ws.read_buffer_size(READ_BUFFER_BYTES)
+    ws.protocols([SUBPROTOCOL])
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(MAX_READ_FRAME_BYTES)
         .max_frame_size(MAX_READ_FRAME_BYTES)
-        .on_upgrade(move |socket| tasks.track_future(connection(socket, room, role, key, relay)))
+        .on_upgrade(move |socket| tasks.track_future(connection(socket, admission, relay)))
+}
+
+/// Every check of a handshake, in order: the room and query (400), the
+/// Origin (403), the join token (401, or 403 for another room or role) and
+/// the client address's limits (429).
+fn admit(
+    room: &str,
+    query: JoinQuery,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    relay: &Relay,
+) -> Result<Admission, Refused> {
+    let room = RoomName::parse(room).map_err(|e| bad_request(&e.to_string()))?;
+    let asked_role = match query.role.as_deref() {
+        None => None,
+        Some(role) => Some(
+            Role::parse(role).ok_or_else(|| bad_request("role is \"player\" or \"spectator\""))?,
+        ),
+    };
+    let mut key = match query.player.as_deref() {
+        None => None,
+        Some(key) => Some(PlayerKey::parse(key).ok_or_else(|| {
+            bad_request("player is 16 to 64 characters of letters, digits, '-' and '_'")
+        })?),
+    };
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    relay
+        .origins
+        .check(header(header::ORIGIN), header(header::HOST))
+        .map_err(|e| Refused(StatusCode::FORBIDDEN, e.to_string()))?;
+    let mut role = asked_role.unwrap_or_default();
+    if let Some(secret) = &relay.token_secret {
+        let presented = query.token.or_else(|| token_from_protocols(headers));
+        let presented = presented
+            .ok_or_else(|| Refused(StatusCode::UNAUTHORIZED, "a join token is required".into()))?;
+        let claims = token::verify(secret, &presented, unix_now())
+            .map_err(|e| Refused(StatusCode::UNAUTHORIZED, e.to_string()))?;
+        if claims.room != room {
+            return Err(Refused(
+                StatusCode::FORBIDDEN,
+                "the join token is for another battle".into(),
+            ));
+        }
+        if asked_role.is_some_and(|asked| asked != claims.role) {
+            return Err(Refused(
+                StatusCode::FORBIDDEN,
+                "the join token is for another role".into(),
+            ));
+        }
+        role = claims.role;
+        key = Some(claims.player);
+    }
+    let slot = relay
+        .addresses
+        .admit(peer.ip())
+        .map_err(|e| Refused(StatusCode::TOO_MANY_REQUESTS, e.to_string()))?;
+    Ok(Admission {
+        room,
+        role,
+        key,
+        slot,
+    })
+}
+
+/// A token offered as the subprotocol `token.<token>`.
+fn token_from_protocols(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|protocol| protocol.trim().strip_prefix(TOKEN_SUBPROTOCOL_PREFIX))
+        .map(str::to_owned)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
 }
 
 /// How a connection ends.
@@ -129,14 +235,15 @@ enum Ending {
     ByServer(u16, &'static str),
 }
 
-async fn connection(
-    mut socket: WebSocket,
-    room: RoomName,
-    role: Role,
-    key: Option<PlayerKey>,
-    relay: Relay,
-) {
+async fn connection(mut socket: WebSocket, admission: Admission, relay: Relay) {
+    let Admission {
+        room,
+        role,
+        key,
+        slot: _slot,
+    } = admission;
     relay.stats.connection();
+    let limiter = ConnectionLimiter::new(&relay.rates);
     let conn = uuid::Uuid::new_v4().simple().to_string();
     let request = JoinRequest {
         conn: conn.clone(),
@@ -169,10 +276,12 @@ async fn connection(
         heartbeat_ms: u64::try_from(relay.heartbeat.as_millis()).unwrap_or(u64::MAX),
         members: joined.members,
     });
-    if socket
-        .send(Message::Text(welcome.to_json().into()))
-        .await
-        .is_err()
+    if !send(
+        &mut socket,
+        Message::Text(welcome.to_json().into()),
+        relay.silence_limit,
+    )
+    .await
     {
         return;
     }
@@ -180,61 +289,12 @@ async fn connection(
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
     let ending = loop {
+        // Biased, outgoing first: a connection's queue is drained before it
+        // may read more, so a fast sender cannot outrun its own echoes.
         tokio::select! {
-            incoming = socket.recv() => {
-                last_heard = Instant::now();
-                let reply = match incoming {
-                    Some(Ok(Message::Text(text))) if text.len() > MAX_FRAME_BYTES => {
-                        relay.stats.frame_received();
-                        relay.stats.oversized();
-                        break Ending::ByServer(close::MESSAGE_TOO_BIG, "frame too large");
-                    }
-                    Some(Ok(Message::Text(text))) => {
-                        relay.stats.frame_received();
-                        match parse_client_frame(text.as_str()) {
-                            Ok(_) if role == Role::Spectator => {
-                                Some(refuse(&relay.stats, &FrameError::SpectatorCannotSend))
-                            }
-                            Ok(frame) => match relay.hub.publish(&room, &me, frame).await {
-                                Ok(()) => {
-                                    relay.stats.frame_published();
-                                    None
-                                }
-                                Err(error) => {
-                                    relay.stats.publish_failure();
-                                    warn!(%room, %conn, %error, "frame not relayed");
-                                    Some(ServerFrame::Error {
-                                        code: "unavailable".into(),
-                                        message: error.to_string(),
-                                    })
-                                }
-                            },
-                            Err(error) => Some(refuse(&relay.stats, &error)),
-                        }
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        relay.stats.frame_received();
-                        Some(refuse(&relay.stats, &FrameError::Binary))
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-                    Some(Ok(Message::Close(frame))) => {
-                        let clean = frame.is_some_and(|f| f.code == close::NORMAL);
-                        break Ending::ByClient { clean };
-                    }
-                    None => break Ending::Lost,
-                    Some(Err(error)) => {
-                        if is_oversized(error) {
-                            relay.stats.oversized();
-                            break Ending::ByServer(close::MESSAGE_TOO_BIG, "frame too large");
-                        }
-                        break Ending::Lost;
-                    }
-                };
-                if let Some(reply) = reply {
-                    if socket.send(Message::Text(reply.to_json().into())).await.is_err() {
-                        break Ending::Lost;
-                    }
-                }
+            biased;
+            () = relay.shutdown.cancelled() => {
+                break Ending::ByServer(close::GOING_AWAY, "server shutting down");
             }
             outgoing = membership.outbound.recv() => {
                 let frame = match outgoing {
@@ -245,23 +305,106 @@ async fn connection(
                     None => break Ending::ByServer(close::SLOW_CONSUMER, "too slow to read"),
                 };
                 // Frames up to the snapshot's sequence number are in the welcome.
-                if frame.seq > joined.seq && socket.send(Message::Text(frame.text)).await.is_err() {
+                if frame.seq > joined.seq
+                    && !send(&mut socket, Message::Text(frame.text), relay.silence_limit).await
+                {
                     break Ending::Lost;
+                }
+            }
+            incoming = socket.recv() => {
+                last_heard = Instant::now();
+                let reply = match incoming {
+                    Some(Ok(Message::Text(text))) if text.len() > MAX_FRAME_BYTES => {
+                        relay.stats.frame_received();
+                        relay.stats.oversized();
+                        break Ending::ByServer(close::MESSAGE_TOO_BIG, "frame too large");
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        relay.stats.frame_received();
+                        let checked = parse_client_frame(text.as_str()).and_then(|frame| {
+                            if role == Role::Spectator {
+                                Err(FrameError::SpectatorCannotSend)
+                            } else {
+                                Ok(frame)
+                            }
+                        });
+                        match checked {
+                            Ok(frame) => match limiter.check_frame(frame.event) {
+                                Verdict::Relay => match relay.hub.publish(&room, &me, frame).await {
+                                    Ok(()) => {
+                                        relay.stats.frame_published();
+                                        None
+                                    }
+                                    Err(error) => {
+                                        relay.stats.publish_failure();
+                                        warn!(%room, %conn, %error, "frame not relayed");
+                                        Some(ServerFrame::Error {
+                                            code: "unavailable".into(),
+                                            message: error.to_string(),
+                                        })
+                                    }
+                                },
+                                Verdict::DropTyping => {
+                                    relay.stats.rate_limited();
+                                    None
+                                }
+                                Verdict::RefuseAction => {
+                                    relay.stats.rate_limited();
+                                    Some(ServerFrame::error(&FrameError::RateLimited))
+                                }
+                                Verdict::Close(code) => {
+                                    relay.stats.abuser_closed();
+                                    break Ending::ByServer(code, "too many frames");
+                                }
+                            },
+                            Err(error) => match refuse(&relay.stats, &limiter, &error) {
+                                Ok(reply) => Some(reply),
+                                Err(code) => break Ending::ByServer(code, "too many invalid frames"),
+                            },
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        relay.stats.frame_received();
+                        match refuse(&relay.stats, &limiter, &FrameError::Binary) {
+                            Ok(reply) => Some(reply),
+                            Err(code) => break Ending::ByServer(code, "too many invalid frames"),
+                        }
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                    Some(Ok(Message::Close(frame))) => {
+                        let clean = frame.is_some_and(|f| f.code == close::NORMAL);
+                        break Ending::ByClient { clean };
+                    }
+                    None => break Ending::Lost,
+                    Some(Err(error)) => match read_error(error) {
+                        ReadError::Oversized => {
+                            relay.stats.oversized();
+                            break Ending::ByServer(close::MESSAGE_TOO_BIG, "frame too large");
+                        }
+                        ReadError::InvalidUtf8 => {
+                            relay.stats.frame_invalid();
+                            break Ending::ByServer(close::INVALID_PAYLOAD, "text is not UTF-8");
+                        }
+                        ReadError::Other => break Ending::Lost,
+                    },
+                };
+                if let Some(reply) = reply {
+                    if !send(&mut socket, Message::Text(reply.to_json().into()), relay.silence_limit).await {
+                        break Ending::Lost;
+                    }
                 }
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > relay.silence_limit {
                     break Ending::ByServer(close::HEARTBEAT_TIMEOUT, "no heartbeat");
                 }
-                let ping = socket.send(Message::Ping(Default::default())).await;
-                let beat = socket.send(Message::Text(ServerFrame::Heartbeat.to_json().into())).await;
-                if ping.is_err() || beat.is_err() {
+                let ping = send(&mut socket, Message::Ping(Default::default()), relay.silence_limit).await;
+                let beat = ServerFrame::Heartbeat.to_json().into();
+                if !ping || !send(&mut socket, Message::Text(beat), relay.silence_limit).await {
                     break Ending::Lost;
                 }
             }
-            () = relay.shutdown.cancelled() => {
-                break Ending::ByServer(close::GOING_AWAY, "server shutting down");
-            }
+
         }
     };
     match ending {
@@ -280,6 +423,16 @@ async fn connection(
     }
 }
 
+/// Sends `message`; `false` if the socket failed, or if the client did not
+/// take it within `limit` (a reader that stopped reading must not hold its
+/// task, and memory, forever).
+async fn send(socket: &mut WebSocket, message: Message, limit: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(limit, socket.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
 /// Sends a close frame, then reads until the client answers (or a short
 /// timeout), so the socket is not reset with the client's frames unread.
 async fn close_socket(socket: &mut WebSocket, code: u16, reason: &'static str) {
@@ -287,12 +440,18 @@ async fn close_socket(socket: &mut WebSocket, code: u16, reason: &'static str) {
         code,
         reason: reason.into(),
     };
-    match socket.send(Message::Close(Some(frame))).await {
-        Ok(()) => {
+    match tokio::time::timeout(
+        CLOSE_HANDSHAKE_TIMEOUT,
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await
+    {
+        Ok(Ok(())) => {
             let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
             let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, drain).await;
         }
-        Err(error) => debug!(%error, "close frame not sent"),
+        Ok(Err(error)) => debug!(%error, "close frame not sent"),
+        Err(_) => debug!("close frame not taken in time"),
     }
 }
 
@@ -304,14 +463,34 @@ fn refusal_reason(error: &JoinError) -> &'static str {
     }
 }
 
-fn refuse(stats: &Stats, error: &FrameError) -> ServerFrame {
+/// Counts an invalid frame: the error frame that answers it, or the close
+/// code if the connection sent too many.
+fn refuse(
+    stats: &Stats,
+    limiter: &ConnectionLimiter,
+    error: &FrameError,
+) -> Result<ServerFrame, u16> {
     stats.frame_invalid();
-    ServerFrame::error(error)
+    match limiter.check_invalid() {
+        None => Ok(ServerFrame::error(error)),
+        Some(code) => {
+            stats.abuser_closed();
+            Err(code)
+        }
+    }
 }
 
-fn is_oversized(error: axum::Error) -> bool {
-    matches!(
-        error.into_inner().downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Capacity(_))
-    )
+/// Read failures that have their own close code.
+enum ReadError {
+    Oversized,
+    InvalidUtf8,
+    Other,
+}
+
+fn read_error(error: axum::Error) -> ReadError {
+    match error.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => ReadError::Oversized,
+        Some(tungstenite::Error::Utf8(_)) => ReadError::InvalidUtf8,
+        _ => ReadError::Other,
+    }
 }

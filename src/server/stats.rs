@@ -12,8 +12,12 @@ pub struct Stats {
     publish_failures: AtomicU64,
     deliveries: AtomicU64,
     typing_dropped: AtomicU64,
+    typing_coalesced: AtomicU64,
     slow_consumers: AtomicU64,
     oversized: AtomicU64,
+    rate_limited: AtomicU64,
+    refused_handshakes: AtomicU64,
+    abusers_closed: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -31,12 +35,21 @@ pub struct StatsSnapshot {
     pub publish_failures: u64,
     /// Frames queued for a member.
     pub deliveries: u64,
-    /// Typing pings not queued because the member's queue was full.
+    /// Typing pings dropped for a reader whose mailbox was full.
     pub typing_dropped: u64,
-    /// Members disconnected because an action did not fit their queue.
+    /// Typing pings that replaced an older one of the same sender in a full
+    /// mailbox.
+    pub typing_coalesced: u64,
+    /// Connections closed because their mailbox overflowed with actions.
     pub slow_consumers: u64,
     /// Connections closed for sending a frame over the size limit.
     pub oversized: u64,
+    /// Frames over a connection's rate: typing dropped, actions refused.
+    pub rate_limited: u64,
+    /// Handshakes refused: origin, token, address limits.
+    pub refused_handshakes: u64,
+    /// Connections closed for sustained flooding or invalid frames.
+    pub abusers_closed: u64,
 }
 
 macro_rules! counters {
@@ -65,6 +78,10 @@ counters! {
     publish_failures => publish_failure,
     deliveries => delivery,
     typing_dropped => typing_dropped,
+    typing_coalesced => typing_coalesced,
     slow_consumers => slow_consumer,
     oversized => oversized,
+    rate_limited => rate_limited,
+    refused_handshakes => refused_handshake,
+    abusers_closed => abuser_closed,
 }

@@ -49,22 +49,17 @@ impl BusRoom {
         }
     }
 
-    /// Numbers a frame in the room's sequence and delivers it.
-    fn broadcast(&mut self, frame: impl FnOnce(u64) -> ServerFrame, volatile: bool) {
+    fn presence(&mut self, event: PresenceEvent, member: MemberRef) {
         self.seq += 1;
-        let frame = frame(self.seq);
-        self.deliver(&Delivery::Frame(Outbound::new(
+        let frame = ServerFrame::Presence(Presence {
+            event,
+            member,
+            seq: self.seq,
+        });
+        self.deliver(&Delivery::Frame(Outbound::lasting(
             frame.to_json(),
-            volatile,
             self.seq,
         )));
-    }
-
-    fn presence(&mut self, event: PresenceEvent, member: MemberRef) {
-        self.broadcast(
-            |seq| ServerFrame::Presence(Presence { event, member, seq }),
-            false,
-        );
     }
 
     fn is_unused(&self) -> bool {
@@ -198,9 +193,16 @@ impl Backplane for MemoryBackplane {
             return Ok(());
         };
         entry.roster.record(from, frame.event, now);
-        let volatile = frame.event == ClientEvent::Typing;
-        let from = from.to_owned();
-        entry.broadcast(|seq| ServerFrame::relayed(frame, from, seq), volatile);
+        entry.seq += 1;
+        let seq = entry.seq;
+        let typing = frame.event == ClientEvent::Typing;
+        let text = ServerFrame::relayed(frame, from.to_owned(), seq).to_json();
+        let outbound = if typing {
+            Outbound::typing(text, seq, from.into())
+        } else {
+            Outbound::lasting(text, seq)
+        };
+        entry.deliver(&Delivery::Frame(outbound));
         Ok(())
     }
 }

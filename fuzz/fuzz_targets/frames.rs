@@ -1,0 +1,30 @@
+//! Frame parsing and validation on arbitrary input: never panics, and every
+//! accepted frame is written back in a shape that parses to the same frame.
+
+#![no_main]
+
+use battle_status::protocol::{
+    parse_battle_ref, parse_client_frame, Action, PlayerKey, Role, RoomName, ServerFrame,
+};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(frame) = parse_client_frame(text) {
+        assert_eq!(parse_client_frame(&frame.to_json()), Ok(frame));
+    }
+    if let Some(frame) = ServerFrame::parse(text) {
+        assert_eq!(ServerFrame::parse(&frame.to_json()), Some(frame));
+    }
+    if let Ok(action) = Action::parse(text) {
+        assert_eq!(action.code(), text, "accepted codes are canonical");
+    }
+    if let Ok(room) = RoomName::parse(text) {
+        assert_eq!(room.as_str(), text);
+    }
+    let _ = parse_battle_ref(text);
+    let _ = PlayerKey::parse(text);
+    let _ = Role::parse(text);
+});
