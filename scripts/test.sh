@@ -22,11 +22,14 @@ echo "== fuzzing the frame parser for ${FUZZ_SECONDS:-30} s"
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable compiler
 # take them. Seeds: fuzz/seeds/frames; findings go to fuzz/artifacts.
 fuzz_passed=0 fuzz_failed=0
+mkdir -p fuzz/corpus/frames
 if (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run frames corpus/frames seeds/frames -- \
-      -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 2>&1 | tail -n 5); then
+      -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1) > target/fuzz.log 2>&1; then
   fuzz_passed=1
+  grep -E "^Done [0-9]+ runs" target/fuzz.log || true
 else
   fuzz_failed=1
+  tail -n 40 target/fuzz.log
 fi
 
 echo "== browser end-to-end tests"

@@ -45,11 +45,14 @@ async fn main() -> ExitCode {
         println!("{}", mint(args));
         return ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    );
+    if cli.serve.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     match serve(cli.serve).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -553,6 +553,10 @@ pub struct Stamped {
     pub from: String,
     /// The room's sequence number: one more for each frame in the room.
     pub seq: u64,
+    /// `true` on a verdict published by the judge through the server (never
+    /// on a client's frame): pages can trust it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub judge: bool,
 }
 
 /// A frame the server sends. Frame types this build does not know are read
@@ -595,6 +599,19 @@ impl ServerFrame {
             ts: frame.ts,
             from,
             seq,
+            judge: false,
+        })
+    }
+
+    /// A verdict of the judge about member `from`.
+    pub fn verdict(action: Action, from: String, seq: u64) -> Self {
+        Self::Action(Stamped {
+            client_id: None,
+            action: Some(action),
+            ts: None,
+            from,
+            seq,
+            judge: true,
         })
     }
 
@@ -884,6 +901,19 @@ mod tests {
             r#"{"type":"presence","event":"join","member":{"id":"b","role":"spectator"},"seq":4}"#
         );
         assert_eq!(ServerFrame::Heartbeat.to_json(), r#"{"type":"heartbeat"}"#);
+    }
+
+    #[test]
+    fn a_judges_verdict_is_marked_and_clients_cannot_mark_their_own() {
+        let verdict = ServerFrame::verdict(Action::Accepted, "m-1".into(), 9);
+        assert_eq!(
+            verdict.to_json(),
+            r#"{"type":"action","action":"AC","from":"m-1","seq":9,"judge":true}"#
+        );
+        assert_eq!(ServerFrame::parse(&verdict.to_json()), Some(verdict));
+        let forged = parse_client_frame(r#"{"type":"action","action":"AC","judge":true}"#).unwrap();
+        let relayed = ServerFrame::relayed(forged, "m-2".into(), 10).to_json();
+        assert!(!relayed.contains("judge"), "{relayed}");
     }
 
     #[test]

@@ -67,6 +67,16 @@ pub struct Config {
     #[arg(long, env = "BATTLE_TOKEN_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub token_secret: Option<Secret>,
 
+    /// Bearer secret of the judge's publish API (POST
+    /// /api/battles/<room>/events, at least 16 bytes); the API is off
+    /// without it.
+    #[arg(long, env = "BATTLE_PUBLISH_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub publish_secret: Option<Secret>,
+
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "BATTLE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
     #[command(flatten)]
     #[allow(missing_docs)]
     pub rates: RateArgs,

@@ -15,7 +15,7 @@ use std::{
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use thiserror::Error;
 
-use crate::protocol::{close, ClientEvent};
+use crate::protocol::ClientEvent;
 
 /// Which browser pages may open sockets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,8 +95,8 @@ pub enum Verdict {
     DropTyping,
     /// An action over its rate: refuse it with an error frame.
     RefuseAction,
-    /// Sustained abuse: close with this code.
-    Close(u16),
+    /// Sustained flooding: close the connection (4509).
+    Close,
 }
 
 /// The rate limiters of one connection.
@@ -141,16 +141,14 @@ impl ConnectionLimiter {
         } else if self.excess.check().is_ok() {
             over
         } else {
-            Verdict::Close(close::RATE_LIMITED)
+            Verdict::Close
         }
     }
 
-    /// An invalid frame arrived: `Some(code)` if the connection must close.
-    pub fn check_invalid(&self) -> Option<u16> {
-        self.invalid
-            .check()
-            .is_err()
-            .then_some(close::TOO_MANY_INVALID)
+    /// An invalid frame arrived: `true` if it was one too many and the
+    /// connection must close (4508).
+    pub fn check_invalid(&self) -> bool {
+        self.invalid.check().is_err()
     }
 }
 
@@ -343,15 +341,12 @@ mod tests {
                 Verdict::DropTyping,
                 Verdict::DropTyping,
                 Verdict::DropTyping,
-                Verdict::Close(close::RATE_LIMITED)
+                Verdict::Close
             ]
         );
         let action = ClientEvent::Action(Action::Accepted);
         assert_eq!(limiter.check_frame(action), Verdict::Relay);
-        assert_eq!(
-            limiter.check_frame(action),
-            Verdict::Close(close::RATE_LIMITED)
-        );
+        assert_eq!(limiter.check_frame(action), Verdict::Close);
     }
 
     #[test]
@@ -364,9 +359,9 @@ mod tests {
             invalid_burst: n(2),
             excess_burst: n(1),
         });
-        assert_eq!(limiter.check_invalid(), None);
-        assert_eq!(limiter.check_invalid(), None);
-        assert_eq!(limiter.check_invalid(), Some(close::TOO_MANY_INVALID));
+        assert!(!limiter.check_invalid());
+        assert!(!limiter.check_invalid());
+        assert!(limiter.check_invalid());
     }
 
     #[test]

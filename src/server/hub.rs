@@ -21,7 +21,7 @@ use tracing::warn;
 use super::{
     backplane::{AnyBackplane, Backplane, BackplaneError, JoinError, Joined},
     roster::{JoinRequest, Limits},
-    stats::Stats,
+    stats::{DropReason, Stats},
 };
 use crate::protocol::{ClientFrame, RoomName};
 
@@ -67,6 +67,8 @@ pub struct Outbound {
     pub typing_from: Option<Arc<str>>,
     /// The frame's number in the room's sequence.
     pub seq: u64,
+    /// When it was published, for the fan-out latency.
+    pub published_at: Instant,
 }
 
 impl Outbound {
@@ -76,6 +78,7 @@ impl Outbound {
             text: text.into(),
             typing_from: None,
             seq,
+            published_at: Instant::now(),
         }
     }
 
@@ -85,6 +88,7 @@ impl Outbound {
             text: text.into(),
             typing_from: Some(from),
             seq,
+            published_at: Instant::now(),
         }
     }
 }
@@ -239,19 +243,19 @@ impl LocalRoom {
         match delivery {
             Delivery::Frame(frame) => mailboxes.retain(|_, mailbox| match mailbox.push(frame) {
                 Fit::Queued => {
-                    self.stats.delivery();
+                    self.stats.delivered();
                     true
                 }
                 Fit::Coalesced => {
-                    self.stats.typing_coalesced();
+                    self.stats.dropped(DropReason::Coalesced);
                     true
                 }
                 Fit::TypingDropped => {
-                    self.stats.typing_dropped();
+                    self.stats.dropped(DropReason::QueueFull);
                     true
                 }
                 Fit::Overflow => {
-                    self.stats.slow_consumer();
+                    self.stats.dropped(DropReason::SlowConsumer);
                     false
                 }
             }),
@@ -387,6 +391,11 @@ impl Hub {
             .await
     }
 
+    /// The backplane this hub's rooms go through.
+    pub fn backplane(&self) -> &AnyBackplane {
+        &self.backplane
+    }
+
     /// The number of rooms with connections on this node.
     pub fn room_count(&self) -> usize {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -407,6 +416,7 @@ impl Hub {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(conn.to_owned(), mailbox);
+        self.stats.set_rooms(rooms.len());
         Attachment {
             hub: self.clone(),
             room: room.clone(),
@@ -419,6 +429,7 @@ impl Hub {
         if rooms.get(room).is_some_and(|local| local.detach(conn)) {
             rooms.remove(room);
             self.backplane.unsubscribe(room);
+            self.stats.set_rooms(rooms.len());
         }
     }
 

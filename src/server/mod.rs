@@ -5,6 +5,8 @@ pub mod backplane;
 pub mod config;
 pub mod guard;
 pub mod hub;
+pub mod judge;
+pub mod ops;
 pub mod relay;
 pub mod roster;
 pub mod stats;
@@ -37,6 +39,7 @@ use self::{
     config::Config,
     guard::AddressGuard,
     hub::{Clock, Hub},
+    judge::Judge,
     relay::Relay,
     stats::Stats,
 };
@@ -53,6 +56,8 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// The room relay.
     pub relay: Relay,
+    /// The judge's publish API.
+    pub judge: Judge,
 }
 
 /// Why the server could not start.
@@ -103,6 +108,10 @@ impl Server {
         let tasks = TaskTracker::new();
         let state = AppState {
             leptos,
+            judge: Judge {
+                hub: hub.clone(),
+                secret: config.publish_secret.clone().map(Arc::new),
+            },
             relay: Relay {
                 hub,
                 stats: stats.clone(),
@@ -213,6 +222,8 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/new", get(new_battle))
         .merge(relay::routes())
+        .merge(ops::routes())
+        .merge(judge::routes())
         .leptos_routes(&state, routes, {
             let leptos = state.leptos.clone();
             move || shell(leptos.clone())

@@ -28,13 +28,13 @@ use super::{
     guard::{AddressGuard, AddressSlot, ConnectionLimiter, OriginPolicy, RateLimits, Verdict},
     hub::{Hub, Outgoing},
     roster::{JoinRequest, Refusal},
-    stats::Stats,
+    stats::{CloseReason, DropReason, HandshakeRefusal, Kind, Stats},
     token::{self, Secret},
     AppState,
 };
 use crate::protocol::{
-    close, parse_client_frame, FrameError, PlayerKey, Role, RoomName, ServerFrame, Welcome,
-    MAX_FRAME_BYTES, PROTOCOL_VERSION,
+    close, parse_client_frame, ClientEvent, FrameError, PlayerKey, Role, RoomName, ServerFrame,
+    Welcome, MAX_FRAME_BYTES, PROTOCOL_VERSION,
 };
 
 /// Bytes read from the socket at a time (axum's default is 128 KiB a
@@ -99,17 +99,22 @@ struct JoinQuery {
     token: Option<String>,
 }
 
-/// A refused handshake: its status and its reason in plain words.
-struct Refused(StatusCode, String);
+/// A refused handshake: why (for the metrics), its status, and its reason
+/// in plain words.
+struct Refused(HandshakeRefusal, StatusCode, String);
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
-        (self.0, self.1).into_response()
+        (self.1, self.2).into_response()
     }
 }
 
 fn bad_request(reason: &str) -> Refused {
-    Refused(StatusCode::BAD_REQUEST, reason.to_owned())
+    Refused(
+        HandshakeRefusal::BadRequest,
+        StatusCode::BAD_REQUEST,
+        reason.to_owned(),
+    )
 }
 
 /// Who a handshake may join as, once every check passed.
@@ -131,8 +136,8 @@ async fn upgrade(
     let admission = match admit(&room, query, peer, &headers, &relay) {
         Ok(admission) => admission,
         Err(refused) => {
-            relay.stats.refused_handshake();
-            debug!(%peer, status = %refused.0, reason = %refused.1, "handshake refused");
+            relay.stats.refused(refused.0);
+            debug!(%peer, status = %refused.1, reason = %refused.2, "handshake refused");
             return refused.into_response();
         }
     };
@@ -173,33 +178,44 @@ fn admit(
     relay
         .origins
         .check(header(header::ORIGIN), header(header::HOST))
-        .map_err(|e| Refused(StatusCode::FORBIDDEN, e.to_string()))?;
+        .map_err(|e| {
+            Refused(
+                HandshakeRefusal::Origin,
+                StatusCode::FORBIDDEN,
+                e.to_string(),
+            )
+        })?;
     let mut role = asked_role.unwrap_or_default();
     if let Some(secret) = &relay.token_secret {
         let presented = query.token.or_else(|| token_from_protocols(headers));
-        let presented = presented
-            .ok_or_else(|| Refused(StatusCode::UNAUTHORIZED, "a join token is required".into()))?;
-        let claims = token::verify(secret, &presented, unix_now())
-            .map_err(|e| Refused(StatusCode::UNAUTHORIZED, e.to_string()))?;
-        if claims.room != room {
-            return Err(Refused(
+        let unauthorized =
+            |reason: String| Refused(HandshakeRefusal::Token, StatusCode::UNAUTHORIZED, reason);
+        let forbidden = |reason: &str| {
+            Refused(
+                HandshakeRefusal::Token,
                 StatusCode::FORBIDDEN,
-                "the join token is for another battle".into(),
-            ));
+                reason.into(),
+            )
+        };
+        let presented = presented.ok_or_else(|| unauthorized("a join token is required".into()))?;
+        let claims = token::verify(secret, &presented, unix_now())
+            .map_err(|e| unauthorized(e.to_string()))?;
+        if claims.room != room {
+            return Err(forbidden("the join token is for another battle"));
         }
         if asked_role.is_some_and(|asked| asked != claims.role) {
-            return Err(Refused(
-                StatusCode::FORBIDDEN,
-                "the join token is for another role".into(),
-            ));
+            return Err(forbidden("the join token is for another role"));
         }
         role = claims.role;
         key = Some(claims.player);
     }
-    let slot = relay
-        .addresses
-        .admit(peer.ip())
-        .map_err(|e| Refused(StatusCode::TOO_MANY_REQUESTS, e.to_string()))?;
+    let slot = relay.addresses.admit(peer.ip()).map_err(|e| {
+        Refused(
+            HandshakeRefusal::Address,
+            StatusCode::TOO_MANY_REQUESTS,
+            e.to_string(),
+        )
+    })?;
     Ok(Admission {
         room,
         role,
@@ -231,8 +247,8 @@ enum Ending {
     ByClient { clean: bool },
     /// The socket failed or vanished.
     Lost,
-    /// The server closes with this code and reason.
-    ByServer(u16, &'static str),
+    /// The server closes, for this reason.
+    ByServer(CloseReason),
 }
 
 async fn connection(mut socket: WebSocket, admission: Admission, relay: Relay) {
@@ -242,7 +258,8 @@ async fn connection(mut socket: WebSocket, admission: Admission, relay: Relay) {
         key,
         slot: _slot,
     } = admission;
-    relay.stats.connection();
+    relay.stats.connection_opened();
+    let _open = OpenConnection(&relay.stats);
     let limiter = ConnectionLimiter::new(&relay.rates);
     let conn = uuid::Uuid::new_v4().simple().to_string();
     let request = JoinRequest {
@@ -294,33 +311,32 @@ async fn connection(mut socket: WebSocket, admission: Admission, relay: Relay) {
         tokio::select! {
             biased;
             () = relay.shutdown.cancelled() => {
-                break Ending::ByServer(close::GOING_AWAY, "server shutting down");
+                break Ending::ByServer(CloseReason::Shutdown);
             }
             outgoing = membership.outbound.recv() => {
                 let frame = match outgoing {
                     Some(Outgoing::Frame(frame)) => frame,
                     Some(Outgoing::Replaced) => {
-                        break Ending::ByServer(close::REPLACED, "opened in another tab");
+                        break Ending::ByServer(CloseReason::Replaced);
                     }
-                    None => break Ending::ByServer(close::SLOW_CONSUMER, "too slow to read"),
+                    None => break Ending::ByServer(CloseReason::SlowConsumer),
                 };
                 // Frames up to the snapshot's sequence number are in the welcome.
-                if frame.seq > joined.seq
-                    && !send(&mut socket, Message::Text(frame.text), relay.silence_limit).await
-                {
-                    break Ending::Lost;
+                if frame.seq > joined.seq {
+                    if !send(&mut socket, Message::Text(frame.text), relay.silence_limit).await {
+                        break Ending::Lost;
+                    }
+                    relay.stats.fanout(frame.published_at.elapsed());
                 }
             }
             incoming = socket.recv() => {
                 last_heard = Instant::now();
                 let reply = match incoming {
                     Some(Ok(Message::Text(text))) if text.len() > MAX_FRAME_BYTES => {
-                        relay.stats.frame_received();
-                        relay.stats.oversized();
-                        break Ending::ByServer(close::MESSAGE_TOO_BIG, "frame too large");
+                        relay.stats.received(Kind::Invalid);
+                        break Ending::ByServer(CloseReason::Oversized);
                     }
                     Some(Ok(Message::Text(text))) => {
-                        relay.stats.frame_received();
                         let checked = parse_client_frame(text.as_str()).and_then(|frame| {
                             if role == Role::Spectator {
                                 Err(FrameError::SpectatorCannotSend)
@@ -328,15 +344,21 @@ async fn connection(mut socket: WebSocket, admission: Admission, relay: Relay) {
                                 Ok(frame)
                             }
                         });
+                        let kind = match &checked {
+                                Ok(frame) if frame.event == ClientEvent::Typing => Kind::Typing,
+                                Ok(_) => Kind::Action,
+                                Err(_) => Kind::Invalid,
+                        };
+                        relay.stats.received(kind);
                         match checked {
                             Ok(frame) => match limiter.check_frame(frame.event) {
                                 Verdict::Relay => match relay.hub.publish(&room, &me, frame).await {
                                     Ok(()) => {
-                                        relay.stats.frame_published();
+                                        relay.stats.published(kind);
                                         None
                                     }
                                     Err(error) => {
-                                        relay.stats.publish_failure();
+                                        relay.stats.dropped(DropReason::BackplaneDown);
                                         warn!(%room, %conn, %error, "frame not relayed");
                                         Some(ServerFrame::Error {
                                             code: "unavailable".into(),
@@ -345,29 +367,26 @@ async fn connection(mut socket: WebSocket, admission: Admission, relay: Relay) {
                                     }
                                 },
                                 Verdict::DropTyping => {
-                                    relay.stats.rate_limited();
+                                    relay.stats.dropped(DropReason::RateLimited);
                                     None
                                 }
                                 Verdict::RefuseAction => {
-                                    relay.stats.rate_limited();
+                                    relay.stats.dropped(DropReason::RateLimited);
                                     Some(ServerFrame::error(&FrameError::RateLimited))
                                 }
-                                Verdict::Close(code) => {
-                                    relay.stats.abuser_closed();
-                                    break Ending::ByServer(code, "too many frames");
-                                }
+                                Verdict::Close => break Ending::ByServer(CloseReason::RateLimited),
                             },
                             Err(error) => match refuse(&relay.stats, &limiter, &error) {
-                                Ok(reply) => Some(reply),
-                                Err(code) => break Ending::ByServer(code, "too many invalid frames"),
+                                Some(reply) => Some(reply),
+                                None => break Ending::ByServer(CloseReason::TooManyInvalid),
                             },
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        relay.stats.frame_received();
+                        relay.stats.received(Kind::Invalid);
                         match refuse(&relay.stats, &limiter, &FrameError::Binary) {
-                            Ok(reply) => Some(reply),
-                            Err(code) => break Ending::ByServer(code, "too many invalid frames"),
+                            Some(reply) => Some(reply),
+                            None => break Ending::ByServer(CloseReason::TooManyInvalid),
                         }
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
@@ -377,13 +396,10 @@ async fn connection(mut socket: WebSocket, admission: Admission, relay: Relay) {
                     }
                     None => break Ending::Lost,
                     Some(Err(error)) => match read_error(error) {
-                        ReadError::Oversized => {
-                            relay.stats.oversized();
-                            break Ending::ByServer(close::MESSAGE_TOO_BIG, "frame too large");
-                        }
+                        ReadError::Oversized => break Ending::ByServer(CloseReason::Oversized),
                         ReadError::InvalidUtf8 => {
-                            relay.stats.frame_invalid();
-                            break Ending::ByServer(close::INVALID_PAYLOAD, "text is not UTF-8");
+                            relay.stats.dropped(DropReason::Invalid);
+                            break Ending::ByServer(CloseReason::InvalidUtf8);
                         }
                         ReadError::Other => break Ending::Lost,
                     },
@@ -396,7 +412,7 @@ async fn connection(mut socket: WebSocket, admission: Admission, relay: Relay) {
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > relay.silence_limit {
-                    break Ending::ByServer(close::HEARTBEAT_TIMEOUT, "no heartbeat");
+                    break Ending::ByServer(CloseReason::Heartbeat);
                 }
                 let ping = send(&mut socket, Message::Ping(Default::default()), relay.silence_limit).await;
                 let beat = ServerFrame::Heartbeat.to_json().into();
@@ -415,7 +431,9 @@ async fn connection(mut socket: WebSocket, admission: Admission, relay: Relay) {
             info!(%room, %conn, clean, "left");
         }
         Ending::Lost => info!(%room, %conn, "lost"),
-        Ending::ByServer(code, reason) => {
+        Ending::ByServer(why) => {
+            relay.stats.closed(why);
+            let (code, reason) = close_frame(why);
             info!(%room, %conn, code, reason, "closing");
             drop(membership);
             close_socket(&mut socket, code, reason).await;
@@ -463,20 +481,33 @@ fn refusal_reason(error: &JoinError) -> &'static str {
     }
 }
 
-/// Counts an invalid frame: the error frame that answers it, or the close
-/// code if the connection sent too many.
-fn refuse(
-    stats: &Stats,
-    limiter: &ConnectionLimiter,
-    error: &FrameError,
-) -> Result<ServerFrame, u16> {
-    stats.frame_invalid();
-    match limiter.check_invalid() {
-        None => Ok(ServerFrame::error(error)),
-        Some(code) => {
-            stats.abuser_closed();
-            Err(code)
-        }
+/// Counts an invalid frame: the error frame that answers it, or `None` if
+/// the connection sent too many and must close.
+fn refuse(stats: &Stats, limiter: &ConnectionLimiter, error: &FrameError) -> Option<ServerFrame> {
+    stats.dropped(DropReason::Invalid);
+    (!limiter.check_invalid()).then(|| ServerFrame::error(error))
+}
+
+/// The close code and reason sent for `why`.
+fn close_frame(why: CloseReason) -> (u16, &'static str) {
+    match why {
+        CloseReason::Oversized => (close::MESSAGE_TOO_BIG, "frame too large"),
+        CloseReason::InvalidUtf8 => (close::INVALID_PAYLOAD, "text is not UTF-8"),
+        CloseReason::TooManyInvalid => (close::TOO_MANY_INVALID, "too many invalid frames"),
+        CloseReason::RateLimited => (close::RATE_LIMITED, "too many frames"),
+        CloseReason::SlowConsumer => (close::SLOW_CONSUMER, "too slow to read"),
+        CloseReason::Heartbeat => (close::HEARTBEAT_TIMEOUT, "no heartbeat"),
+        CloseReason::Replaced => (close::REPLACED, "opened in another tab"),
+        CloseReason::Shutdown => (close::GOING_AWAY, "server shutting down"),
+    }
+}
+
+/// Counts an open connection for as long as it lives.
+struct OpenConnection<'a>(&'a Stats);
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.connection_ended();
     }
 }
 

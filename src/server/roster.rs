@@ -205,6 +205,14 @@ impl Roster {
             .collect()
     }
 
+    /// The player whose private key is `key`, if they hold a seat.
+    pub fn player_of(&self, key: &PlayerKey) -> Option<MemberRef> {
+        self.members
+            .iter()
+            .find(|m| m.role == Role::Player && m.key.as_ref() == Some(key))
+            .map(Member::public)
+    }
+
     /// True if nobody holds a seat, connected or not.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
@@ -350,6 +358,18 @@ mod tests {
             .join(request("c2", Role::Spectator, key(1)), &LIMITS)
             .unwrap();
         assert_ne!(watching.member.id, seat.member.id);
+    }
+
+    #[test]
+    fn a_player_is_found_by_their_private_key_and_spectators_are_not() {
+        let mut roster = Roster::default();
+        let seat = roster.join(player("c1", key(1)), &LIMITS).unwrap();
+        roster
+            .join(request("c2", Role::Spectator, key(2)), &LIMITS)
+            .unwrap();
+        assert_eq!(roster.player_of(&key(1).unwrap()), Some(seat.member));
+        assert_eq!(roster.player_of(&key(2).unwrap()), None);
+        assert_eq!(roster.player_of(&key(3).unwrap()), None);
     }
 
     #[test]

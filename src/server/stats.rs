@@ -1,87 +1,373 @@
-//! Counters of what the relay did, readable while it runs.
+//! What the relay did, as Prometheus metrics (served at `/metrics`), with a
+//! plain snapshot for tests.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::{fmt::Write as _, time::Duration};
 
-/// Live counters, shared by every connection of a server.
-#[derive(Debug, Default)]
-pub struct Stats {
-    connections: AtomicU64,
-    frames_received: AtomicU64,
-    frames_invalid: AtomicU64,
-    frames_published: AtomicU64,
-    publish_failures: AtomicU64,
-    deliveries: AtomicU64,
-    typing_dropped: AtomicU64,
-    typing_coalesced: AtomicU64,
-    slow_consumers: AtomicU64,
-    oversized: AtomicU64,
-    rate_limited: AtomicU64,
-    refused_handshakes: AtomicU64,
-    abusers_closed: AtomicU64,
-}
+use prometheus_client::{
+    encoding::{text::encode, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{exponential_buckets, Histogram},
+    },
+    registry::Registry,
+};
 
-/// A copy of [`Stats`] at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
-    /// WebSocket connections accepted.
-    pub connections: u64,
-    /// Text and binary frames received from clients.
-    pub frames_received: u64,
-    /// Frames refused as invalid (answered with an error frame).
-    pub frames_invalid: u64,
-    /// Valid frames published to their room.
-    pub frames_published: u64,
-    /// Valid frames that could not be published (answered with an error).
-    pub publish_failures: u64,
-    /// Frames queued for a member.
-    pub deliveries: u64,
-    /// Typing pings dropped for a reader whose mailbox was full.
-    pub typing_dropped: u64,
-    /// Typing pings that replaced an older one of the same sender in a full
-    /// mailbox.
-    pub typing_coalesced: u64,
-    /// Connections closed because their mailbox overflowed with actions.
-    pub slow_consumers: u64,
-    /// Connections closed for sending a frame over the size limit.
-    pub oversized: u64,
-    /// Frames over a connection's rate: typing dropped, actions refused.
-    pub rate_limited: u64,
-    /// Handshakes refused: origin, token, address limits.
-    pub refused_handshakes: u64,
-    /// Connections closed for sustained flooding or invalid frames.
-    pub abusers_closed: u64,
-}
-
-macro_rules! counters {
-    ($($field:ident => $inc:ident),* $(,)?) => {
-        impl Stats {
-            $(
-                #[doc = concat!("Counts one more `", stringify!($field), "`.")]
-                pub fn $inc(&self) {
-                    self.$field.fetch_add(1, Ordering::Relaxed);
-                }
-            )*
-
-            /// The counters now.
-            pub fn snapshot(&self) -> StatsSnapshot {
-                StatsSnapshot { $($field: self.$field.load(Ordering::Relaxed)),* }
+/// Label values in Prometheus' lowercase style.
+macro_rules! label_values {
+    ($name:ident { $($variant:ident => $value:literal),* $(,)? }) => {
+        impl EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> std::fmt::Result {
+                encoder.write_str(match self { $(Self::$variant => $value),* })
             }
         }
     };
 }
 
-counters! {
-    connections => connection,
-    frames_received => frame_received,
-    frames_invalid => frame_invalid,
-    frames_published => frame_published,
-    publish_failures => publish_failure,
-    deliveries => delivery,
-    typing_dropped => typing_dropped,
-    typing_coalesced => typing_coalesced,
-    slow_consumers => slow_consumer,
-    oversized => oversized,
-    rate_limited => rate_limited,
-    refused_handshakes => refused_handshake,
-    abusers_closed => abuser_closed,
+/// What kind of frame.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Kind {
+    /// A typing ping.
+    Typing,
+    /// An action.
+    Action,
+    /// A frame that was refused as invalid.
+    Invalid,
+}
+
+label_values!(Kind { Typing => "typing", Action => "action", Invalid => "invalid" });
+
+/// Why a frame was not relayed or not delivered.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum DropReason {
+    /// Refused as invalid (answered with an error frame).
+    Invalid,
+    /// Over the connection's rate (typing dropped, action refused).
+    RateLimited,
+    /// A reader's mailbox was full: a typing ping gave way.
+    QueueFull,
+    /// A reader's mailbox was full: a newer typing ping replaced an older one.
+    Coalesced,
+    /// A reader's mailbox was full of actions: the reader was closed.
+    SlowConsumer,
+    /// The backplane could not take it.
+    BackplaneDown,
+}
+
+label_values!(DropReason {
+    Invalid => "invalid",
+    RateLimited => "rate_limited",
+    QueueFull => "queue_full",
+    Coalesced => "coalesced",
+    SlowConsumer => "slow_consumer",
+    BackplaneDown => "backplane_down",
+});
+
+/// Why a handshake was refused.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum HandshakeRefusal {
+    /// Bad room, role or player key.
+    BadRequest,
+    /// Foreign or missing Origin.
+    Origin,
+    /// Missing or bad join token.
+    Token,
+    /// Too many sockets from one address, or too fast.
+    Address,
+}
+
+label_values!(HandshakeRefusal {
+    BadRequest => "bad_request",
+    Origin => "origin",
+    Token => "token",
+    Address => "address",
+});
+
+/// Why the server closed a connection.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A frame over the size limit.
+    Oversized,
+    /// Text that is not UTF-8.
+    InvalidUtf8,
+    /// Too many invalid frames.
+    TooManyInvalid,
+    /// Sustained flooding over the rates.
+    RateLimited,
+    /// Its mailbox overflowed.
+    SlowConsumer,
+    /// Silent past the heartbeat limit.
+    Heartbeat,
+    /// Its seat was taken by a newer connection.
+    Replaced,
+    /// The server shut down.
+    Shutdown,
+}
+
+label_values!(CloseReason {
+    Oversized => "oversized",
+    InvalidUtf8 => "invalid_utf8",
+    TooManyInvalid => "too_many_invalid",
+    RateLimited => "rate_limited",
+    SlowConsumer => "slow_consumer",
+    Heartbeat => "heartbeat",
+    Replaced => "replaced",
+    Shutdown => "shutdown",
+});
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabel {
+    reason: DropReason,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabel {
+    reason: HandshakeRefusal,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloseLabel {
+    reason: CloseReason,
+}
+
+/// The server's metrics, shared by every connection.
+#[derive(Debug)]
+pub struct Stats {
+    registry: Registry,
+    connections: Counter,
+    open: Gauge,
+    rooms: Gauge,
+    received: Family<KindLabel, Counter>,
+    published: Family<KindLabel, Counter>,
+    delivered: Counter,
+    dropped: Family<DropLabel, Counter>,
+    refused: Family<RefusalLabel, Counter>,
+    closed: Family<CloseLabel, Counter>,
+    fanout: Histogram,
+    publish_errors: Counter,
+    backplane_reconnects: Counter,
+}
+
+/// A copy of some counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// WebSocket connections accepted.
+    pub connections: u64,
+    /// Frames refused as invalid.
+    pub frames_invalid: u64,
+    /// Frames over a connection's rate.
+    pub rate_limited: u64,
+    /// Typing pings that gave way in a full mailbox.
+    pub typing_dropped: u64,
+    /// Connections closed because their mailbox overflowed.
+    pub slow_consumers: u64,
+    /// Connections closed for a frame over the size limit.
+    pub oversized: u64,
+    /// Handshakes refused, for any reason.
+    pub refused_handshakes: u64,
+    /// Connections closed for flooding or too many invalid frames.
+    pub abusers_closed: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("battle");
+        let stats = Self {
+            connections: Counter::default(),
+            open: Gauge::default(),
+            rooms: Gauge::default(),
+            received: Family::default(),
+            published: Family::default(),
+            delivered: Counter::default(),
+            dropped: Family::default(),
+            refused: Family::default(),
+            closed: Family::default(),
+            // 50 µs to about 1.6 s.
+            fanout: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            publish_errors: Counter::default(),
+            backplane_reconnects: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "connections",
+            "WebSocket connections accepted",
+            stats.connections.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "WebSocket connections open now",
+            stats.open.clone(),
+        );
+        registry.register(
+            "rooms",
+            "Rooms with connections on this instance",
+            stats.rooms.clone(),
+        );
+        registry.register(
+            "frames_received",
+            "Frames received from clients, by kind",
+            stats.received.clone(),
+        );
+        registry.register(
+            "frames_published",
+            "Frames published to their room, by kind",
+            stats.published.clone(),
+        );
+        registry.register(
+            "frames_delivered",
+            "Frames queued for a connection",
+            stats.delivered.clone(),
+        );
+        registry.register(
+            "frames_dropped",
+            "Frames not relayed or not delivered, by reason",
+            stats.dropped.clone(),
+        );
+        registry.register(
+            "handshakes_refused",
+            "WebSocket handshakes refused, by reason",
+            stats.refused.clone(),
+        );
+        registry.register(
+            "connections_closed",
+            "Connections closed by the server, by reason",
+            stats.closed.clone(),
+        );
+        registry.register(
+            "fanout_latency_seconds",
+            "Time from a frame's publication to its write on a member's socket",
+            stats.fanout.clone(),
+        );
+        registry.register(
+            "backplane_publish_errors",
+            "Frames the backplane could not publish",
+            stats.publish_errors.clone(),
+        );
+        registry.register(
+            "backplane_reconnects",
+            "Reconnections of the backplane",
+            stats.backplane_reconnects.clone(),
+        );
+        Self { registry, ..stats }
+    }
+}
+
+impl Stats {
+    /// A connection opened.
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+        self.open.inc();
+    }
+
+    /// A connection ended.
+    pub fn connection_ended(&self) {
+        self.open.dec();
+    }
+
+    /// The number of rooms with connections on this instance changed.
+    pub fn set_rooms(&self, rooms: usize) {
+        self.rooms.set(i64::try_from(rooms).unwrap_or(i64::MAX));
+    }
+
+    /// A frame of `kind` arrived from a client.
+    pub fn received(&self, kind: Kind) {
+        self.received.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    /// A frame of `kind` was published to its room.
+    pub fn published(&self, kind: Kind) {
+        self.published.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    /// A frame was queued for a connection.
+    pub fn delivered(&self) {
+        self.delivered.inc();
+    }
+
+    /// A frame was not relayed or not delivered.
+    pub fn dropped(&self, reason: DropReason) {
+        self.dropped.get_or_create(&DropLabel { reason }).inc();
+        if reason == DropReason::BackplaneDown {
+            self.publish_errors.inc();
+        }
+    }
+
+    /// A handshake was refused.
+    pub fn refused(&self, reason: HandshakeRefusal) {
+        self.refused.get_or_create(&RefusalLabel { reason }).inc();
+    }
+
+    /// The server closed a connection.
+    pub fn closed(&self, reason: CloseReason) {
+        self.closed.get_or_create(&CloseLabel { reason }).inc();
+    }
+
+    /// A frame reached a member's socket `latency` after its publication.
+    pub fn fanout(&self, latency: Duration) {
+        self.fanout.observe(latency.as_secs_f64());
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+
+    /// Some counters now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let dropped = |reason| self.dropped.get_or_create(&DropLabel { reason }).get();
+        let closed = |reason| self.closed.get_or_create(&CloseLabel { reason }).get();
+        let refused: u64 = [
+            HandshakeRefusal::BadRequest,
+            HandshakeRefusal::Origin,
+            HandshakeRefusal::Token,
+            HandshakeRefusal::Address,
+        ]
+        .into_iter()
+        .map(|reason| self.refused.get_or_create(&RefusalLabel { reason }).get())
+        .sum();
+        StatsSnapshot {
+            connections: self.connections.get(),
+            frames_invalid: dropped(DropReason::Invalid),
+            rate_limited: dropped(DropReason::RateLimited),
+            typing_dropped: dropped(DropReason::QueueFull),
+            slow_consumers: dropped(DropReason::SlowConsumer),
+            oversized: closed(CloseReason::Oversized),
+            refused_handshakes: refused,
+            abusers_closed: closed(CloseReason::TooManyInvalid) + closed(CloseReason::RateLimited),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_served_in_the_prometheus_text_format() {
+        let stats = Stats::default();
+        stats.connection_opened();
+        stats.received(Kind::Typing);
+        stats.dropped(DropReason::BackplaneDown);
+        stats.fanout(Duration::from_micros(120));
+        let text = stats.encode();
+        for line in [
+            "battle_connections_total 1",
+            "battle_connections_open 1",
+            "battle_frames_received_total{kind=\"typing\"} 1",
+            "battle_frames_dropped_total{reason=\"backplane_down\"} 1",
+            "battle_backplane_publish_errors_total 1",
+            "battle_fanout_latency_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+    }
 }

@@ -39,6 +39,19 @@ impl Secret {
         Ok(Self(secret.as_bytes().to_vec()))
     }
 
+    /// Whether `presented` is this secret, compared in constant time (as
+    /// HMACs of both under a fixed key).
+    pub fn matches(&self, presented: &str) -> bool {
+        let digest = |bytes: &[u8]| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(b"battle-status bearer check")
+                .expect("HMAC takes keys of any length");
+            mac.update(bytes);
+            mac
+        };
+        let expected = digest(&self.0).finalize().into_bytes();
+        digest(presented.as_bytes()).verify_slice(&expected).is_ok()
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
         Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length")
     }
@@ -191,6 +204,13 @@ mod tests {
             Err(TokenError::Malformed),
             "a signed but invalid payload"
         );
+    }
+
+    #[test]
+    fn a_presented_secret_matches_only_itself() {
+        assert!(secret().matches("correct horse battery staple"));
+        assert!(!secret().matches("correct horse battery stapl"));
+        assert!(!secret().matches(""));
     }
 
     #[test]

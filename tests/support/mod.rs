@@ -244,10 +244,26 @@ impl Player {
 
 /// The status line and body of a plain HTTP/1.1 request.
 pub async fn http_get(server: &TestServer, path: &str) -> (u16, String) {
+    http_request(server, "GET", path, &[], "").await
+}
+
+/// The status and whole response of an HTTP/1.1 request.
+pub async fn http_request(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        server.addr
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        server.addr,
+        body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();

@@ -13,10 +13,11 @@ use std::{
     },
 };
 
-use super::{Backplane, BackplaneError, JoinError, Joined};
+use super::{Backplane, BackplaneError, JoinError, Joined, VerdictError};
 use crate::{
     protocol::{
-        ClientEvent, ClientFrame, MemberRef, Presence, PresenceEvent, RoomName, ServerFrame,
+        Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, Presence, PresenceEvent, RoomName,
+        ServerFrame,
     },
     server::{
         hub::{Delivery, LocalRoom, Outbound},
@@ -118,6 +119,10 @@ impl Backplane for MemoryBackplane {
         }
     }
 
+    fn ready(&self) -> Result<(), BackplaneError> {
+        Ok(())
+    }
+
     async fn join(
         &self,
         room: &RoomName,
@@ -203,6 +208,30 @@ impl Backplane for MemoryBackplane {
             Outbound::lasting(text, seq)
         };
         entry.deliver(&Delivery::Frame(outbound));
+        Ok(())
+    }
+
+    async fn publish_verdict(
+        &self,
+        room: &RoomName,
+        player: &PlayerKey,
+        action: Action,
+    ) -> Result<(), VerdictError> {
+        let mut rooms = self.bus.lock();
+        let entry = rooms.get_mut(room).ok_or(VerdictError::NoSuchPlayer)?;
+        let member = entry
+            .roster
+            .player_of(player)
+            .ok_or(VerdictError::NoSuchPlayer)?;
+        entry
+            .roster
+            .record(&member.id, ClientEvent::Action(action), 0);
+        entry.seq += 1;
+        let frame = ServerFrame::verdict(action, member.id, entry.seq);
+        entry.deliver(&Delivery::Frame(Outbound::lasting(
+            frame.to_json(),
+            entry.seq,
+        )));
         Ok(())
     }
 }

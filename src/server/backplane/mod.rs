@@ -23,7 +23,7 @@ use super::{
     hub::LocalRoom,
     roster::{JoinRequest, Limits, Refusal, Seat},
 };
-use crate::protocol::{ClientFrame, MemberState, RoomName};
+use crate::protocol::{Action, ClientFrame, MemberState, PlayerKey, RoomName};
 
 /// Why the backplane could not do something.
 #[derive(Debug, Error)]
@@ -39,6 +39,17 @@ pub enum JoinError {
     /// The room said no.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The room could not be reached.
+    #[error(transparent)]
+    Backplane(#[from] BackplaneError),
+}
+
+/// Why a verdict was not published.
+#[derive(Debug, Error)]
+pub enum VerdictError {
+    /// No player with that id holds a seat in the battle.
+    #[error("no player with this id in this battle")]
+    NoSuchPlayer,
     /// The room could not be reached.
     #[error(transparent)]
     Backplane(#[from] BackplaneError),
@@ -66,6 +77,9 @@ pub trait Backplane: Send + Sync + 'static {
     /// Stops delivering the frames of `room` to this node. Same rules as
     /// [`subscribe`](Backplane::subscribe).
     fn unsubscribe(&self, room: &RoomName);
+
+    /// `Ok` if frames can be published now.
+    fn ready(&self) -> Result<(), BackplaneError>;
 
     /// Seats a connection in `room` and tells the room.
     fn join(
@@ -106,6 +120,16 @@ pub trait Backplane: Send + Sync + 'static {
         frame: ClientFrame,
         now: u64,
     ) -> impl Future<Output = Result<(), BackplaneError>> + Send;
+
+    /// Publishes the judge's verdict `action` about the player whose
+    /// private id is `player`, marked as the judge's, to every node serving
+    /// `room`, and records it in the roster.
+    fn publish_verdict(
+        &self,
+        room: &RoomName,
+        player: &PlayerKey,
+        action: Action,
+    ) -> impl Future<Output = Result<(), VerdictError>> + Send;
 }
 
 /// The backplane chosen in the configuration.
@@ -125,6 +149,12 @@ impl Backplane for AnyBackplane {
     fn unsubscribe(&self, room: &RoomName) {
         match self {
             Self::Memory(backplane) => backplane.unsubscribe(room),
+        }
+    }
+
+    fn ready(&self) -> Result<(), BackplaneError> {
+        match self {
+            Self::Memory(backplane) => backplane.ready(),
         }
     }
 
@@ -168,6 +198,17 @@ impl Backplane for AnyBackplane {
     ) -> Result<(), BackplaneError> {
         match self {
             Self::Memory(backplane) => backplane.publish(room, from, frame, now).await,
+        }
+    }
+
+    async fn publish_verdict(
+        &self,
+        room: &RoomName,
+        player: &PlayerKey,
+        action: Action,
+    ) -> Result<(), VerdictError> {
+        match self {
+            Self::Memory(backplane) => backplane.publish_verdict(room, player, action).await,
         }
     }
 }
