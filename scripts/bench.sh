@@ -54,11 +54,15 @@ scenario() {
 }
 
 page() {
-  echo "== page: transfer size of the battle page (gzip -9)"
+  echo "== page: transfer size of the battle page (gzip -9) and time to a live page"
+  bash scripts/setup.sh --test
   {
     for file in target/site/pkg/battle-status.wasm target/site/pkg/battle-status.js target/site/pkg/battle-status.css; do
       printf '%s: %s bytes raw, %s bytes gzip\n' "$(basename "$file")" "$(wc -c < "$file")" "$(gzip -9 -c "$file" | wc -c)"
     done
+    start_server
+    node end2end/hydration.mjs "http://$addr"
+    stop_server
   } | tee target/bench/page.txt
 }
 

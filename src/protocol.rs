@@ -768,6 +768,23 @@ mod tests {
     }
 
     #[test]
+    fn a_timestamp_of_any_size_survives_the_relay_unchanged() {
+        // Found by the fuzzer: a long mantissa with an exponent used to be
+        // rounded differently on the way in and on the way back.
+        for ts in [
+            "170000000012300574e0123",
+            "1.5",
+            "-0.0",
+            "1e308",
+            "12345678901234567890",
+        ] {
+            let text = format!(r#"{{"type":"typing","ts":{ts}}}"#);
+            let frame = parse_client_frame(&text).unwrap();
+            assert_eq!(parse_client_frame(&frame.to_json()), Ok(frame), "{ts}");
+        }
+    }
+
+    #[test]
     fn client_id_and_ts_are_optional() {
         let frame = parse_client_frame(r#"{"type":"action","action":"AC"}"#).unwrap();
         assert_eq!(

@@ -1,0 +1,82 @@
+//! Micro-benchmarks of the relay's hot paths: reading a client frame,
+//! stamping and serialising it, and fanning it out to a room.
+//! `cargo bench --features ssr`; figures in docs/performance.md.
+
+use std::sync::Arc;
+
+use battle_status::{
+    protocol::{parse_client_frame, ClientEvent, ClientFrame, Role, RoomName, ServerFrame},
+    server::{
+        backplane::{AnyBackplane, MemoryBus},
+        hub::{Clock, Hub},
+        roster::{JoinRequest, Limits},
+        stats::Stats,
+    },
+};
+use divan::{black_box, Bencher};
+
+fn main() {
+    divan::main();
+}
+
+const TYPING: &str = r#"{"type":"typing","clientId":"k3j9x","ts":1700000000123}"#;
+const ACTION: &str =
+    r#"{"type":"action","clientId":"k3j9x","action":"FAILED_TC12","ts":1700000000456}"#;
+
+#[divan::bench(args = [TYPING, ACTION])]
+fn parse_and_validate(frame: &str) -> ClientFrame {
+    parse_client_frame(black_box(frame)).expect("a valid frame")
+}
+
+#[divan::bench]
+fn stamp_and_serialise(bencher: Bencher) {
+    let frame = parse_client_frame(ACTION).expect("a valid frame");
+    bencher.bench(|| {
+        ServerFrame::relayed(black_box(frame.clone()), "0b6f1c2d9e8a4b7f".into(), 42).to_json()
+    });
+}
+
+/// One action published to a room of `members` connections on one node:
+/// stamping, serialising once, and queueing it for every member.
+#[divan::bench(args = [2, 16])]
+fn room_fan_out(bencher: Bencher, members: usize) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let hub = Hub::new(
+        AnyBackplane::Memory(MemoryBus::new().node()),
+        Arc::new(Stats::default()),
+        64,
+        Limits {
+            max_spectators: members,
+            grace_ms: 10_000,
+        },
+        Clock::new(),
+    );
+    let room = RoomName::parse("bench").expect("a room");
+    let memberships: Vec<_> = (0..members)
+        .map(|n| {
+            let request = JoinRequest {
+                conn: format!("c{n}"),
+                role: if n < 2 { Role::Player } else { Role::Spectator },
+                key: None,
+                new_id: format!("m{n}"),
+            };
+            runtime
+                .block_on(hub.join(&room, request))
+                .expect("a seat")
+                .0
+        })
+        .collect();
+    let frame = ClientFrame::new(ClientEvent::Typing).with_client_id("k3j9x");
+    bencher.bench_local(|| {
+        runtime
+            .block_on(hub.publish(&room, "m0", black_box(frame.clone())))
+            .expect("published");
+        // Keep the mailboxes from filling: take the frame back out.
+        for membership in &memberships {
+            runtime.block_on(membership.outbound.recv());
+        }
+    });
+}
