@@ -19,7 +19,7 @@ bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$ROOT/tools/node_modules/.bin:$PATH"
 mkdir -p target/bench
 
-cargo leptos build --release
+cargo leptos build --release --precompress
 cargo build --release --features loadgen --bin loadgen
 LOADGEN=target/release/loadgen
 
@@ -54,11 +54,12 @@ scenario() {
 }
 
 page() {
-  echo "== page: transfer size of the battle page (gzip -9) and time to a live page"
+  echo "== page: transfer size of the battle page and time to a live page"
   bash scripts/setup.sh --test
   {
     for file in target/site/pkg/battle-status.wasm target/site/pkg/battle-status.js target/site/pkg/battle-status.css; do
-      printf '%s: %s bytes raw, %s bytes gzip\n' "$(basename "$file")" "$(wc -c < "$file")" "$(gzip -9 -c "$file" | wc -c)"
+      printf '%s: %s bytes raw, %s gzip, %s brotli (precompressed, as served)\n' "$(basename "$file")" \
+        "$(wc -c < "$file")" "$(wc -c < "$file.gz")" "$(wc -c < "$file.br")"
     done
     start_server
     node end2end/hydration.mjs "http://$addr"

@@ -13,6 +13,6 @@ export PATH="$HOME/.cargo/bin:$ROOT/tools/node_modules/.bin:$PATH"
 
 case "${1:-}" in
   watch) exec cargo leptos watch ;;
-  "") exec cargo leptos serve --release ;;
+  "") exec cargo leptos serve --release --precompress ;;
   *) echo "usage: scripts/run.sh [watch]" >&2; exit 2 ;;
 esac

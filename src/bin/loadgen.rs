@@ -18,6 +18,7 @@ use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
     process::{Command, ExitCode, Stdio},
+    sync::Mutex,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -178,14 +179,29 @@ struct Counters {
     actions_received: AtomicU64,
     connected: AtomicU64,
     failed: AtomicU64,
+    late_sends: AtomicU64,
 }
 
-/// One connection's part: its histograms.
-struct Measured {
+/// The process's histograms, shared by its clients (one set per process:
+/// a set per client would cost more memory than the server under test).
+struct Histograms {
     latency: Histogram<u64>,
     connect: Histogram<u64>,
     lag: Histogram<u64>,
-    late: u64,
+}
+
+/// Records `value` (microseconds, at least 1) in one of the histograms.
+fn record(
+    histograms: &Mutex<Histograms>,
+    pick: fn(&mut Histograms) -> &mut Histogram<u64>,
+    value: u64,
+) {
+    let mut histograms = histograms.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = pick(&mut histograms).record(value.max(1));
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Runs the rooms `shard, shard + shards, ...` at `rate`; returns what it saw.
@@ -195,7 +211,12 @@ async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome {
     let counters = Arc::new(Counters::default());
     let connected = Arc::new(Barrier::new(members + 1));
     let go = Arc::new(Barrier::new(members + 1));
-    let started = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let started = Arc::new(std::sync::OnceLock::<(Instant, u64)>::new());
+    let histograms = Arc::new(Mutex::new(Histograms {
+        latency: histogram(),
+        connect: histogram(),
+        lag: histogram(),
+    }));
     let mut tasks = JoinSet::new();
     let pause = Duration::from_secs_f64(1.0 / args.ramp.max(1) as f64);
     let run_id = now_micros();
@@ -212,6 +233,7 @@ async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome {
                 rate,
                 member < 2,
                 counters.clone(),
+                histograms.clone(),
                 connected.clone(),
                 go.clone(),
                 started.clone(),
@@ -230,7 +252,8 @@ async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome {
     }
     tokio::time::sleep(Duration::from_secs(args.idle)).await;
     let begin = Instant::now();
-    let _ = started.set(begin);
+    // One start for every client: frames stamped before it are not counted.
+    let _ = started.set((begin, now_micros()));
     go.wait().await;
     let progress = tokio::spawn({
         let counters = counters.clone();
@@ -248,16 +271,9 @@ async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome {
             }
         }
     });
-    let (mut latency, mut connect, mut lag, mut late) = (histogram(), histogram(), histogram(), 0);
-    while let Some(done) = tasks.join_next().await {
-        if let Ok(Some(measured)) = done {
-            let _ = latency.add(&measured.latency);
-            let _ = connect.add(&measured.connect);
-            let _ = lag.add(&measured.lag);
-            late += measured.late;
-        }
-    }
+    while tasks.join_next().await.is_some() {}
     progress.abort();
+    let histograms = histograms.lock().unwrap_or_else(|e| e.into_inner());
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     Outcome {
         connected: get(&counters.connected),
@@ -268,11 +284,11 @@ async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome {
         actions_expected: get(&counters.actions_sent) * args.per_room,
         typing_received: get(&counters.typing_received),
         actions_received: get(&counters.actions_received),
-        late_sends: late,
+        late_sends: get(&counters.late_sends),
         seconds: args.duration as f64,
-        latency: encode(&latency),
-        connect: encode(&connect),
-        lag: encode(&lag),
+        latency: encode(&histograms.latency),
+        connect: encode(&histograms.connect),
+        lag: encode(&histograms.lag),
         server_rss_idle_kib: rss_idle,
     }
 }
@@ -286,16 +302,11 @@ async fn client(
     rate: f64,
     player: bool,
     counters: Arc<Counters>,
+    histograms: Arc<Mutex<Histograms>>,
     connected: Arc<Barrier>,
     go: Arc<Barrier>,
-    started: Arc<std::sync::OnceLock<Instant>>,
-) -> Option<Measured> {
-    let mut measured = Measured {
-        latency: histogram(),
-        connect: histogram(),
-        lag: histogram(),
-        late: 0,
-    };
+    started: Arc<std::sync::OnceLock<(Instant, u64)>>,
+) {
     let begin = Instant::now();
     let socket = async {
         let tcp = TcpSocket::new_v4().ok()?;
@@ -316,39 +327,34 @@ async fn client(
         counters.failed.fetch_add(1, Ordering::Relaxed);
         connected.wait().await;
         go.wait().await;
-        return None;
+        return;
     };
     let _welcome = ws.next().await;
-    let _ = measured.connect.record(
-        u64::try_from(begin.elapsed().as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1),
-    );
+    record(&histograms, |h| &mut h.connect, micros(begin.elapsed()));
     counters.connected.fetch_add(1, Ordering::Relaxed);
     connected.wait().await;
     go.wait().await;
-    let start = *started.get().expect("set before go");
+    let (start, start_micros) = *started.get().expect("set before go");
     let end = start + Duration::from_secs(args.duration);
-    let start_micros = now_micros();
     let (mut sink, mut stream) = ws.split();
     let sender = async {
         if !player || rate <= 0.0 {
-            return (histogram(), 0);
+            return;
         }
         let period = Duration::from_secs_f64(1.0 / rate);
         // A random phase, so the players do not all send at once.
         let phase = Duration::from_secs_f64(fastrand_phase() * period.as_secs_f64());
         let mut due = start + phase;
-        let (mut lag, mut late, mut n) = (histogram(), 0, 0_u64);
+        let mut n = 0_u64;
         while due < end {
             tokio::time::sleep_until(due.into()).await;
             let behind = Instant::now().saturating_duration_since(due);
-            let _ = lag.record(u64::try_from(behind.as_micros()).unwrap_or(u64::MAX).max(1));
+            record(&histograms, |h| &mut h.lag, micros(behind));
             if behind > LATE {
-                late += 1;
+                counters.late_sends.fetch_add(1, Ordering::Relaxed);
             }
             n += 1;
-            let action = n % args.action_every == 0;
+            let action = n.is_multiple_of(args.action_every);
             let text = if action {
                 format!(
                     r#"{{"type":"action","clientId":"lg","action":"RUNNING","ts":{}}}"#,
@@ -371,10 +377,8 @@ async fn client(
             sent.fetch_add(1, Ordering::Relaxed);
             due += period;
         }
-        (lag, late)
     };
     let receiver = async {
-        let mut latency = histogram();
         let stop = tokio::time::sleep_until((end + DRAIN).into());
         tokio::pin!(stop);
         loop {
@@ -390,20 +394,15 @@ async fn client(
                             _ => continue,
                         };
                         counter.fetch_add(1, Ordering::Relaxed);
-                        let _ = latency.record(now_micros().saturating_sub(ts).max(1));
+                        record(&histograms, |h| &mut h.latency, now_micros().saturating_sub(ts));
                     }
                     Some(Ok(_)) => {}
                     _ => break,
                 },
             }
         }
-        latency
     };
-    let ((lag, late), latency) = tokio::join!(sender, receiver);
-    measured.lag = lag;
-    measured.late = late;
-    measured.latency = latency;
-    Some(measured)
+    tokio::join!(sender, receiver);
 }
 
 /// A uniform number in [0, 1), good enough to spread phases.
