@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { collectErrors, expect, newPlayer, openBattle, test } from './fixtures';
+import { collectErrors, expect, openBattle, openPair, test } from './fixtures';
 
 const battleUrl = (base: string) => `${base}/battle/${randomUUID()}`;
 
@@ -32,10 +32,7 @@ test('the lobby joins a battle from a pasted link and explains bad input', async
 
 test('typing shows "Typing..." to the opponent, then "Thinking" after the timeout', async ({ browser, server }) => {
   const url = battleUrl(server.url);
-  const alice = await newPlayer(browser);
-  const bob = await newPlayer(browser);
-  await openBattle(alice, url);
-  await openBattle(bob, url);
+  const [alice, bob] = await openPair(browser, url);
 
   await alice.locator('#editor').pressSequentially('fn main() {}');
   await expect(bob.locator('#opponentStatus')).toHaveText('Typing...');
@@ -45,10 +42,7 @@ test('typing shows "Typing..." to the opponent, then "Thinking" after the timeou
 
 test('Run and Submit show their labels to the opponent', async ({ browser, server }) => {
   const url = battleUrl(server.url);
-  const alice = await newPlayer(browser);
-  const bob = await newPlayer(browser);
-  await openBattle(alice, url);
-  await openBattle(bob, url);
+  const [alice, bob] = await openPair(browser, url);
 
   await alice.getByRole('button', { name: 'Run' }).click();
   await expect(bob.locator('#opponentStatus')).toHaveText('Running code');

@@ -94,6 +94,15 @@ export async function openBattle(page: Page, url: string): Promise<void> {
   await expect(page.locator('#connectionState')).toHaveText('Live');
 }
 
+/** Two players, each in their own browser context, live in the battle at `url`. */
+export async function openPair(browser: Browser, url: string): Promise<[Page, Page]> {
+  const alice = await newPlayer(browser);
+  const bob = await newPlayer(browser);
+  await openBattle(alice, url);
+  await openBattle(bob, url);
+  return [alice, bob];
+}
+
 export const test = base.extend<{}, { server: Server }>({
   server: [
     async ({}, use) => {

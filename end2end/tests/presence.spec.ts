@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { collectErrors, expect, GRACE_MS, newPlayer, openBattle, Server, test } from './fixtures';
+import { collectErrors, expect, GRACE_MS, newPlayer, openBattle, openPair, Server, test } from './fixtures';
 
 const battleUrl = (base: string) => `${base}/battle/${randomUUID()}`;
 
@@ -34,10 +34,7 @@ test('a late joiner sees the opponent\'s last action at once', async ({ browser,
 
 test('a reload within the grace period is the same player, not a new one', async ({ browser, server }) => {
   const url = battleUrl(server.url);
-  const alice = await newPlayer(browser);
-  const bob = await newPlayer(browser);
-  await openBattle(alice, url);
-  await openBattle(bob, url);
+  const [alice, bob] = await openPair(browser, url);
   await bob.getByRole('button', { name: 'Run' }).click();
   await expect(alice.locator('#opponentStatus')).toHaveText('Running code');
 
@@ -49,10 +46,7 @@ test('a reload within the grace period is the same player, not a new one', async
 
 test('a third player is turned away and offered to watch', async ({ browser, server }) => {
   const url = battleUrl(server.url);
-  const alice = await newPlayer(browser);
-  const bob = await newPlayer(browser);
-  await openBattle(alice, url);
-  await openBattle(bob, url);
+  const [alice, bob] = await openPair(browser, url);
 
   const carol = await newPlayer(browser);
   await carol.goto(url);
@@ -86,10 +80,7 @@ test('after a server restart both pages reconnect by themselves and go on', asyn
   const server = await Server.start();
   try {
     const url = battleUrl(server.url);
-    const alice = await newPlayer(browser);
-    const bob = await newPlayer(browser);
-    await openBattle(alice, url);
-    await openBattle(bob, url);
+    const [alice, bob] = await openPair(browser, url);
 
     await server.stop();
     await expect(alice.locator('#connectionState')).toHaveText('Reconnecting...');
