@@ -19,11 +19,11 @@ use tokio::{sync::Notify, time::Instant};
 use tracing::warn;
 
 use super::{
-    backplane::{AnyBackplane, Backplane, BackplaneError, JoinError, Joined},
+    backplane::{AnyBackplane, Backplane, BackplaneError, JoinError, Joined, VerdictError},
     roster::{JoinRequest, Limits},
     stats::{DropReason, Stats},
 };
-use crate::protocol::{ClientFrame, RoomName};
+use crate::protocol::{Action, ClientFrame, PlayerKey, RoomName};
 
 /// The hub's clock: milliseconds since a fixed start. Follows tokio's time,
 /// so tests can pause and advance it.
@@ -388,6 +388,19 @@ impl Hub {
     ) -> Result<(), BackplaneError> {
         self.backplane
             .publish(room, from, frame, self.clock.now())
+            .await
+    }
+
+    /// Relays the judge's verdict `action` about the player whose private id
+    /// is `player` to everyone in `room`, on every node.
+    pub async fn publish_verdict(
+        &self,
+        room: &RoomName,
+        player: &PlayerKey,
+        action: Action,
+    ) -> Result<(), VerdictError> {
+        self.backplane
+            .publish_verdict(room, player, action, self.clock.now())
             .await
     }
 

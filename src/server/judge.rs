@@ -14,12 +14,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{
-    backplane::{Backplane, VerdictError},
-    hub::Hub,
-    token::Secret,
-    AppState,
-};
+use super::{backplane::VerdictError, hub::Hub, token::Secret, AppState};
 use crate::protocol::{Action, PlayerKey, RoomName};
 
 /// What the publish API needs.
@@ -102,12 +97,7 @@ async fn publish(
         Ok(action) => action,
         Err(error) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string()),
     };
-    match judge
-        .hub
-        .backplane()
-        .publish_verdict(&room, &player, action)
-        .await
-    {
+    match judge.hub.publish_verdict(&room, &player, action).await {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({"published": action}))).into_response(),
         Err(VerdictError::NoSuchPlayer) => refuse(
             StatusCode::NOT_FOUND,

@@ -216,6 +216,7 @@ impl Backplane for MemoryBackplane {
         room: &RoomName,
         player: &PlayerKey,
         action: Action,
+        now: u64,
     ) -> Result<(), VerdictError> {
         let mut rooms = self.bus.lock();
         let entry = rooms.get_mut(room).ok_or(VerdictError::NoSuchPlayer)?;
@@ -225,7 +226,7 @@ impl Backplane for MemoryBackplane {
             .ok_or(VerdictError::NoSuchPlayer)?;
         entry
             .roster
-            .record(&member.id, ClientEvent::Action(action), 0);
+            .record(&member.id, ClientEvent::Action(action), now);
         entry.seq += 1;
         let frame = ServerFrame::verdict(action, member.id, entry.seq);
         entry.deliver(&Delivery::Frame(Outbound::lasting(

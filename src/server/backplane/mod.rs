@@ -129,6 +129,7 @@ pub trait Backplane: Send + Sync + 'static {
         room: &RoomName,
         player: &PlayerKey,
         action: Action,
+        now: u64,
     ) -> impl Future<Output = Result<(), VerdictError>> + Send;
 }
 
@@ -206,9 +207,10 @@ impl Backplane for AnyBackplane {
         room: &RoomName,
         player: &PlayerKey,
         action: Action,
+        now: u64,
     ) -> Result<(), VerdictError> {
         match self {
-            Self::Memory(backplane) => backplane.publish_verdict(room, player, action).await,
+            Self::Memory(backplane) => backplane.publish_verdict(room, player, action, now).await,
         }
     }
 }
