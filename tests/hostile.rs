@@ -566,3 +566,27 @@ async fn tokens_never_appear_in_the_logs() {
         assert!(!logs.contains(signature), "a token was logged: {logs}");
     }
 }
+
+#[tokio::test]
+async fn a_page_can_ask_whether_its_token_is_the_problem() {
+    let guarded = server_with_tokens().await;
+    let later = unix_now() + 600;
+    let good = mint(&claims("duel", Role::Player, later));
+    let expired = mint(&claims("duel", Role::Player, unix_now() - 1));
+    let elsewhere = mint(&claims("elsewhere", Role::Player, later));
+    for (token, role, expected) in [
+        (good.as_str(), "player", 204),
+        (good.as_str(), "spectator", 403),
+        (expired.as_str(), "player", 401),
+        (elsewhere.as_str(), "player", 403),
+        ("", "player", 401),
+    ] {
+        let path = format!("/ws/battle/duel/token?role={role}&token={token}");
+        let (status, body) = support::http_get(&guarded, &path).await;
+        assert_eq!(status, expected, "{path}: {body}");
+    }
+    let open = server(|_| {}).await;
+    let (status, _) =
+        support::http_get(&open, &format!("/ws/battle/duel/token?token={good}")).await;
+    assert_eq!(status, 404, "tokens are off");
+}

@@ -60,6 +60,11 @@ struct Socket {
 
 struct Inner {
     url: String,
+    /// Where to ask whether the join token is the problem, when the page
+    /// has one and its socket never opens.
+    token_check: Option<String>,
+    /// Whether the current socket opened.
+    opened: Cell<bool>,
     views: Views,
     client_id: String,
     socket: RefCell<Option<Socket>>,
@@ -83,8 +88,16 @@ impl BattleClient {
     /// `token`, if any) and keeps feeding `views`, reconnecting whenever the
     /// socket drops, until [`stop`](Self::stop).
     pub fn start(room: RoomName, role: Role, token: Option<String>, views: Views) -> Option<Self> {
+        let token_check = token.as_deref().map(|token| {
+            format!(
+                "/ws/battle/{room}/token?role={}&token={token}",
+                role_name(role)
+            )
+        });
         let inner = Rc::new(Inner {
             url: socket_url(&room, role, token.as_deref()),
+            token_check,
+            opened: Cell::new(false),
             views,
             client_id: random_id(),
             socket: RefCell::new(None),
@@ -181,10 +194,12 @@ impl Inner {
                 return;
             }
         };
+        self.opened.set(false);
         let listeners = listen(
             self,
             ws.clone().into(),
             &[
+                ("open", |inner, _| inner.opened.set(true)),
                 ("message", |inner, event| {
                     if let Some(text) = event
                         .dyn_ref::<MessageEvent>()
@@ -217,10 +232,36 @@ impl Inner {
     fn closed(self: &Rc<Self>, code: u16) {
         self.drop_socket();
         self.watchdog.borrow_mut().take();
-        match ConnectionState::terminal(code) {
-            Some(state) => self.views.connection.set(state),
-            None => self.reconnect_later(),
+        match (ConnectionState::terminal(code), &self.token_check) {
+            (Some(state), _) => self.views.connection.set(state),
+            // The handshake itself failed: with a token, ask whether it is
+            // the token (browsers do not show the handshake's status).
+            (None, Some(check)) if !self.opened.get() => self.check_token(check.clone()),
+            (None, _) => self.reconnect_later(),
         }
+    }
+
+    /// Stops with [`ConnectionState::TokenRefused`] if the server refuses
+    /// the page's token, else reconnects as usual.
+    fn check_token(self: &Rc<Self>, url: String) {
+        self.views.connection.set(ConnectionState::Reconnecting);
+        let promise = window().fetch_with_str(&url);
+        let weak = Rc::downgrade(self);
+        leptos::task::spawn_local(async move {
+            let refused = match wasm_bindgen_futures::JsFuture::from(promise).await {
+                Ok(response) => response
+                    .dyn_into::<web_sys::Response>()
+                    .is_ok_and(|response| matches!(response.status(), 401 | 403)),
+                Err(_) => false,
+            };
+            if let Some(inner) = weak.upgrade() {
+                if refused {
+                    inner.views.connection.set(ConnectionState::TokenRefused);
+                } else {
+                    inner.reconnect_later();
+                }
+            }
+        });
     }
 
     /// Waits a jittered, growing delay, then connects again.
@@ -357,15 +398,20 @@ fn socket_url(room: &RoomName, role: Role, token: Option<&str>) -> String {
         _ => "ws",
     };
     let host = location.host().unwrap_or_default();
-    let role_name = match role {
-        Role::Player => "player",
-        Role::Spectator => "spectator",
-    };
+    let role_name = role_name(role);
     let key = tab_key(&format!("battle-status:{room}:{role_name}"));
     let token = token
         .map(|token| format!("&token={token}"))
         .unwrap_or_default();
     format!("{scheme}://{host}/ws/battle/{room}/?role={role_name}&player={key}{token}")
+}
+
+/// The role as the socket URL names it.
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Player => "player",
+        Role::Spectator => "spectator",
+    }
 }
 
 /// This tab's key named `name`, made and stored on first use.

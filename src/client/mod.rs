@@ -38,6 +38,9 @@ pub enum ConnectionState {
     SpectatorsFull,
     /// This seat was taken by the same player in another tab.
     Replaced,
+    /// The join token in the page's link was refused (expired, forged, or
+    /// for another battle or role).
+    TokenRefused,
 }
 
 impl ConnectionState {
@@ -61,6 +64,7 @@ impl ConnectionState {
             Self::RoomFull => "Battle full",
             Self::SpectatorsFull => "Watching full",
             Self::Replaced => "Open in another tab",
+            Self::TokenRefused => "Link not valid",
         }
     }
 
@@ -73,6 +77,7 @@ impl ConnectionState {
             Self::RoomFull => "room-full",
             Self::SpectatorsFull => "spectators-full",
             Self::Replaced => "replaced",
+            Self::TokenRefused => "token-refused",
         }
     }
 
@@ -85,6 +90,9 @@ impl ConnectionState {
             }
             Self::Replaced => Some(
                 "You opened this battle in another tab, which took over. Reload here to take it back.",
+            ),
+            Self::TokenRefused => Some(
+                "This battle link has expired or is not valid for this battle. Ask for a new one.",
             ),
             _ => None,
         }

@@ -88,6 +88,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/ws/battle/{room}", get(upgrade))
         .route("/ws/battle/{room}/", get(upgrade))
+        .route("/ws/battle/{room}/token", get(token_check))
 }
 
 /// The query of the socket URL; all optional.
@@ -190,24 +191,7 @@ fn admit(
     let mut role = asked_role.unwrap_or_default();
     if let Some(secret) = &relay.token_secret {
         let presented = query.token.or_else(|| token_from_protocols(headers));
-        let unauthorized =
-            |reason: String| Refused(HandshakeRefusal::Token, StatusCode::UNAUTHORIZED, reason);
-        let forbidden = |reason: &str| {
-            Refused(
-                HandshakeRefusal::Token,
-                StatusCode::FORBIDDEN,
-                reason.into(),
-            )
-        };
-        let presented = presented.ok_or_else(|| unauthorized("a join token is required".into()))?;
-        let claims = token::verify(secret, &presented, unix_now())
-            .map_err(|e| unauthorized(e.to_string()))?;
-        if claims.room != room {
-            return Err(forbidden("the join token is for another battle"));
-        }
-        if asked_role.is_some_and(|asked| asked != claims.role) {
-            return Err(forbidden("the join token is for another role"));
-        }
+        let claims = check_token(secret, presented.as_deref(), &room, asked_role)?;
         role = claims.role;
         key = Some(claims.player);
     }
@@ -224,6 +208,59 @@ fn admit(
         key,
         slot,
     })
+}
+
+/// Checks a presented join token for `room` (and the role asked for, if
+/// any): 401 if missing, malformed, forged or expired; 403 if for another
+/// room or role.
+fn check_token(
+    secret: &Secret,
+    presented: Option<&str>,
+    room: &RoomName,
+    asked_role: Option<Role>,
+) -> Result<token::Claims, Refused> {
+    let unauthorized =
+        |reason: String| Refused(HandshakeRefusal::Token, StatusCode::UNAUTHORIZED, reason);
+    let forbidden = |reason: &str| {
+        Refused(
+            HandshakeRefusal::Token,
+            StatusCode::FORBIDDEN,
+            reason.into(),
+        )
+    };
+    let presented = presented.ok_or_else(|| unauthorized("a join token is required".into()))?;
+    let claims =
+        token::verify(secret, presented, unix_now()).map_err(|e| unauthorized(e.to_string()))?;
+    if claims.room != *room {
+        return Err(forbidden("the join token is for another battle"));
+    }
+    if asked_role.is_some_and(|asked| asked != claims.role) {
+        return Err(forbidden("the join token is for another role"));
+    }
+    Ok(claims)
+}
+
+/// `GET /ws/battle/{room}/token?token=..[&role=..]`: whether a socket with
+/// this token would be let in, as the handshake would answer (204, 401 or
+/// 403; 404 when tokens are off). Browsers cannot read the status of a
+/// refused handshake; the battle page asks here to tell the player why.
+async fn token_check(
+    Path(room): Path<String>,
+    Query(query): Query<JoinQuery>,
+    State(relay): State<Relay>,
+) -> Response {
+    let Some(secret) = &relay.token_secret else {
+        return (StatusCode::NOT_FOUND, "join tokens are off").into_response();
+    };
+    let room = match RoomName::parse(&room) {
+        Ok(room) => room,
+        Err(error) => return bad_request(&error.to_string()).into_response(),
+    };
+    let role = query.role.as_deref().and_then(Role::parse);
+    match check_token(secret, query.token.as_deref(), &room, role) {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(refused) => refused.into_response(),
+    }
 }
 
 /// A token offered as the subprotocol `token.<token>`.
