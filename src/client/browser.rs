@@ -322,12 +322,10 @@ impl Inner {
     }
 
     fn receive(self: &Rc<Self>, text: &str) {
-        self.watch();
         let now = now();
         match ServerFrame::parse(text) {
             Some(ServerFrame::Welcome(welcome)) => {
                 self.heartbeat_ms.set(welcome.heartbeat_ms);
-                self.watch();
                 self.backoff.borrow_mut().reset();
                 self.room.borrow_mut().handle_welcome(&welcome, now);
                 self.views.connection.set(ConnectionState::Live);
@@ -355,6 +353,9 @@ impl Inner {
             },
             None => {}
         }
+        // Any frame proves the socket alive (after a welcome, with the
+        // server's own heartbeat period).
+        self.watch();
         self.refresh();
     }
 

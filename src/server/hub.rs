@@ -294,7 +294,6 @@ pub struct Membership {
     /// connection overflowed it, as a slow consumer.
     pub outbound: Arc<Mailbox>,
     attachment: Attachment,
-    seated: bool,
     clean: bool,
 }
 
@@ -308,9 +307,6 @@ impl Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        if !self.seated {
-            return;
-        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -373,7 +369,6 @@ impl Hub {
         let membership = Membership {
             outbound,
             attachment,
-            seated: true,
             clean: false,
         };
         Ok((membership, joined))

@@ -151,7 +151,6 @@ pub struct Stats {
     closed: Family<CloseLabel, Counter>,
     fanout: Histogram,
     publish_errors: Counter,
-    backplane_reconnects: Counter,
 }
 
 /// A copy of some counters at one moment.
@@ -191,7 +190,6 @@ impl Default for Stats {
             // 50 µs to about 1.6 s.
             fanout: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             publish_errors: Counter::default(),
-            backplane_reconnects: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -248,11 +246,6 @@ impl Default for Stats {
             "backplane_publish_errors",
             "Frames the backplane could not publish",
             stats.publish_errors.clone(),
-        );
-        registry.register(
-            "backplane_reconnects",
-            "Reconnections of the backplane",
-            stats.backplane_reconnects.clone(),
         );
         Self { registry, ..stats }
     }

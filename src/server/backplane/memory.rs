@@ -50,17 +50,18 @@ impl BusRoom {
         }
     }
 
-    fn presence(&mut self, event: PresenceEvent, member: MemberRef) {
+    /// Numbers the next frame of the room, builds it, and delivers it to
+    /// every node. Under the bus lock, so frames go out in `seq` order.
+    fn broadcast(&mut self, frame: impl FnOnce(u64) -> Outbound) {
         self.seq += 1;
-        let frame = ServerFrame::Presence(Presence {
-            event,
-            member,
-            seq: self.seq,
+        self.deliver(&Delivery::Frame(frame(self.seq)));
+    }
+
+    fn presence(&mut self, event: PresenceEvent, member: MemberRef) {
+        self.broadcast(|seq| {
+            let frame = ServerFrame::Presence(Presence { event, member, seq });
+            Outbound::lasting(frame.to_json(), seq)
         });
-        self.deliver(&Delivery::Frame(Outbound::lasting(
-            frame.to_json(),
-            self.seq,
-        )));
     }
 
     fn is_unused(&self) -> bool {
@@ -198,16 +199,15 @@ impl Backplane for MemoryBackplane {
             return Ok(());
         };
         entry.roster.record(from, frame.event, now);
-        entry.seq += 1;
-        let seq = entry.seq;
-        let typing = frame.event == ClientEvent::Typing;
-        let text = ServerFrame::relayed(frame, from.to_owned(), seq).to_json();
-        let outbound = if typing {
-            Outbound::typing(text, seq, from.into())
-        } else {
-            Outbound::lasting(text, seq)
-        };
-        entry.deliver(&Delivery::Frame(outbound));
+        entry.broadcast(|seq| {
+            let typing = frame.event == ClientEvent::Typing;
+            let text = ServerFrame::relayed(frame, from.to_owned(), seq).to_json();
+            if typing {
+                Outbound::typing(text, seq, from.into())
+            } else {
+                Outbound::lasting(text, seq)
+            }
+        });
         Ok(())
     }
 
@@ -227,12 +227,9 @@ impl Backplane for MemoryBackplane {
         entry
             .roster
             .record(&member.id, ClientEvent::Action(action), now);
-        entry.seq += 1;
-        let frame = ServerFrame::verdict(action, member.id, entry.seq);
-        entry.deliver(&Delivery::Frame(Outbound::lasting(
-            frame.to_json(),
-            entry.seq,
-        )));
+        entry.broadcast(|seq| {
+            Outbound::lasting(ServerFrame::verdict(action, member.id, seq).to_json(), seq)
+        });
         Ok(())
     }
 }
