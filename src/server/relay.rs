@@ -311,12 +311,8 @@ async fn connection(mut socket: WebSocket, admission: Admission, relay: Relay) {
         Ok(joined) => joined,
         Err(error) => {
             info!(%room, %conn, %error, "refused");
-            let code = match error {
-                JoinError::Refused(Refusal::RoomFull) => close::ROOM_FULL,
-                JoinError::Refused(Refusal::SpectatorsFull) => close::SPECTATORS_FULL,
-                JoinError::Backplane(_) => close::GOING_AWAY,
-            };
-            close_socket(&mut socket, code, refusal_reason(&error)).await;
+            let (code, reason) = refusal_frame(&error);
+            close_socket(&mut socket, code, reason).await;
             return;
         }
     };
@@ -512,11 +508,12 @@ async fn close_socket(socket: &mut WebSocket, code: u16, reason: &'static str) {
     }
 }
 
-fn refusal_reason(error: &JoinError) -> &'static str {
+/// The close code and reason for a seat that was not given.
+fn refusal_frame(error: &JoinError) -> (u16, &'static str) {
     match error {
-        JoinError::Refused(Refusal::RoomFull) => "room full",
-        JoinError::Refused(Refusal::SpectatorsFull) => "spectators full",
-        JoinError::Backplane(_) => "room unavailable",
+        JoinError::Refused(Refusal::RoomFull) => (close::ROOM_FULL, "room full"),
+        JoinError::Refused(Refusal::SpectatorsFull) => (close::SPECTATORS_FULL, "spectators full"),
+        JoinError::Backplane(_) => (close::GOING_AWAY, "room unavailable"),
     }
 }
 
