@@ -4,7 +4,8 @@
 # version. Safe to run again. Sourced by run.sh and test.sh.
 #
 #   scripts/setup.sh          the build toolchain
-#   scripts/setup.sh --test   the build toolchain, cargo-fuzz, Chromium and Playwright
+#   scripts/setup.sh --test   the build toolchain, cargo-fuzz, Chromium, Playwright
+#                             and redis-server
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,10 +62,15 @@ if [ "${1:-}" = "--test" ]; then
     say "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 3 minutes, once)"
     fast_install "cargo-fuzz@$CARGO_FUZZ_VERSION" --locked
   fi
-  if ! command -v chromium >/dev/null; then
-    say "installing Debian's chromium"
+  # Debian's chromium for the browser tests, and redis-server for the
+  # tests of instances sharing rooms (each test starts a private one).
+  missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing Debian's ${missing[*]}"
     as_root apt-get update
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends chromium
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends "${missing[@]}"
   fi
   npm_ci end2end "Playwright (no browser download: the tests use Debian's chromium)"
 fi

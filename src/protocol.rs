@@ -436,7 +436,7 @@ pub const MIN_PLAYER_KEY_CHARS: usize = 16;
 /// The private key a tab presents (query parameter `player`) so that a
 /// reconnection is the same member: 16 to 64 characters of
 /// `[A-Za-z0-9_-]`. The server never sends it to anyone.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PlayerKey(String);
 
 impl PlayerKey {
@@ -536,6 +536,15 @@ pub struct Presence {
     pub seq: u64,
 }
 
+/// The room as it is now, numbered in the room's sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The room's sequence number: later frames have higher ones.
+    pub seq: u64,
+    /// Everyone in the room.
+    pub members: Vec<MemberState>,
+}
+
 /// The fields of a relayed `typing` or `action` frame: the client's fields
 /// exactly as sent (in the original script's order), then the server's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -572,6 +581,9 @@ pub enum ServerFrame {
     Action(Stamped),
     /// Someone joined, dropped, came back or left.
     Presence(Presence),
+    /// The room as it is now, replacing what the client knew: sent after
+    /// the server lost and regained its link to other instances.
+    Snapshot(Snapshot),
     /// Sent every heartbeat interval so that clients can tell a dead socket.
     Heartbeat,
     /// The server refused something this connection sent.
@@ -621,6 +633,18 @@ impl ServerFrame {
             code: error.code().to_owned(),
             message: error.to_string(),
         }
+    }
+
+    /// Sets the room sequence number of a numbered frame (typing, action,
+    /// presence, snapshot); other frames carry none.
+    pub fn with_seq(mut self, seq: u64) -> Self {
+        match &mut self {
+            Self::Typing(stamped) | Self::Action(stamped) => stamped.seq = seq,
+            Self::Presence(presence) => presence.seq = seq,
+            Self::Snapshot(snapshot) => snapshot.seq = seq,
+            Self::Welcome(_) | Self::Heartbeat | Self::Error { .. } | Self::Unknown => {}
+        }
+        self
     }
 
     /// The sender and event of a relayed frame, if this is one with a known

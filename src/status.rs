@@ -9,7 +9,9 @@
 
 use std::borrow::Cow;
 
-use crate::protocol::{Action, ClientEvent, Connection, Presence, PresenceEvent, Role, Welcome};
+use crate::protocol::{
+    Action, ClientEvent, Connection, MemberState, Presence, PresenceEvent, Role, Welcome,
+};
 
 /// A player sends at most one typing ping per this many milliseconds.
 pub const TYPING_THROTTLE_MS: u64 = 800;
@@ -161,8 +163,13 @@ impl RoomView {
     /// known before with the room as it is now.
     pub fn handle_welcome(&mut self, welcome: &Welcome, now: u64) {
         self.me = Some(welcome.you.clone());
-        self.seats = welcome
-            .members
+        self.handle_snapshot(&welcome.members, now);
+    }
+
+    /// The room as it is now (in a welcome, or after the server resynced):
+    /// replaces every seat known before.
+    pub fn handle_snapshot(&mut self, members: &[MemberState], now: u64) {
+        self.seats = members
             .iter()
             .filter(|m| m.role == Role::Player)
             .map(|m| {
@@ -264,18 +271,30 @@ impl RoomView {
 
 /// The waits between reconnection attempts: exponential, capped, with full
 /// jitter (each wait is uniform between zero and the current ceiling).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backoff {
     attempt: u32,
+    cap_ms: u64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::with_cap(BACKOFF_CAP_MS)
+    }
 }
 
 impl Backoff {
+    /// Waits that grow up to `cap_ms` instead of [`BACKOFF_CAP_MS`].
+    pub fn with_cap(cap_ms: u64) -> Self {
+        Self { attempt: 0, cap_ms }
+    }
+
     /// The wait before the next attempt, in milliseconds; `random` is
     /// uniform in `[0, 1)`.
     pub fn next_delay(&mut self, random: f64) -> u64 {
         let ceiling = BACKOFF_BASE_MS
             .saturating_mul(1 << self.attempt.min(16))
-            .min(BACKOFF_CAP_MS);
+            .min(self.cap_ms);
         self.attempt = self.attempt.saturating_add(1);
         (random.clamp(0.0, 1.0) * ceiling as f64) as u64
     }
@@ -440,6 +459,17 @@ mod room_view_tests {
     }
 
     #[test]
+    fn a_snapshot_replaces_the_seats_and_keeps_who_i_am() {
+        let mut view = alone();
+        view.handle_presence(&presence(PresenceEvent::Join, "gone", Role::Player));
+        let mut back = member("op", Role::Player, Connection::Online);
+        back.last_action = Some(Action::Accepted);
+        view.handle_snapshot(&[member("me", Role::Player, Connection::Online), back], 0);
+        assert_eq!(view.me(), Some("me"));
+        assert_eq!(view.opponent(0), Status::Action(Action::Accepted));
+    }
+
+    #[test]
     fn a_player_alone_waits_for_an_opponent() {
         let view = alone();
         assert_eq!(view.opponent(0), Status::Waiting);
@@ -561,5 +591,12 @@ mod room_view_tests {
         for _ in 0..100 {
             assert!(backoff.next_delay(0.999_999) <= BACKOFF_CAP_MS);
         }
+    }
+
+    #[test]
+    fn a_backoff_with_a_lower_cap_stops_growing_there() {
+        let mut backoff = Backoff::with_cap(2_000);
+        let ceilings: Vec<u64> = (0..5).map(|_| backoff.next_delay(0.999_999)).collect();
+        assert_eq!(ceilings, [499, 999, 1_999, 1_999, 1_999]);
     }
 }

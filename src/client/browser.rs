@@ -333,6 +333,11 @@ impl Inner {
             Some(ServerFrame::Presence(presence)) => {
                 self.room.borrow_mut().handle_presence(&presence);
             }
+            Some(ServerFrame::Snapshot(snapshot)) => {
+                self.room
+                    .borrow_mut()
+                    .handle_snapshot(&snapshot.members, now);
+            }
             Some(frame) => match frame.as_relayed() {
                 Some((stamped, event)) => {
                     let mut room = self.room.borrow_mut();

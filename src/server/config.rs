@@ -73,6 +73,11 @@ pub struct Config {
     #[arg(long, env = "BATTLE_PUBLISH_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub publish_secret: Option<Secret>,
 
+    /// Redis server through which instances share rooms, e.g.
+    /// `redis://127.0.0.1:6379/`. Without it, rooms live in this process.
+    #[arg(long, env = "BATTLE_REDIS_URL", hide_env_values = true, value_parser = parse_redis_url)]
+    pub redis_url: Option<String>,
+
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "BATTLE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -118,6 +123,12 @@ pub struct RateArgs {
 
 fn parse_secret(text: &str) -> Result<Secret, String> {
     Secret::new(text).map_err(|error| error.to_string())
+}
+
+fn parse_redis_url(text: &str) -> Result<String, String> {
+    redis::Client::open(text)
+        .map(|_| text.to_owned())
+        .map_err(|error| error.to_string())
 }
 
 impl Config {

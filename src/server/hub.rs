@@ -11,7 +11,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use axum::extract::ws::Utf8Bytes;
@@ -25,29 +25,41 @@ use super::{
 };
 use crate::protocol::{Action, ClientFrame, PlayerKey, RoomName};
 
-/// The hub's clock: milliseconds since a fixed start. Follows tokio's time,
-/// so tests can pause and advance it.
+/// How soon a grace period that could not be enforced is tried again.
+const EXPIRE_RETRY: Duration = Duration::from_secs(1);
+
+/// The hub's clock: milliseconds since the Unix epoch, read once from the
+/// system clock and then advanced with tokio's monotonic time, so that
+/// instances on different machines agree (as far as their clocks do) on
+/// deadlines kept in a shared backplane, and tests can pause and advance it.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     start: Instant,
+    start_ms: u64,
 }
 
 impl Clock {
     /// A clock starting now.
     pub fn new() -> Self {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Self {
             start: Instant::now(),
+            start_ms: u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX),
         }
     }
 
-    /// Milliseconds since the start.
+    /// Milliseconds since the Unix epoch.
     pub fn now(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+        let elapsed = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.start_ms.saturating_add(elapsed)
     }
 
-    /// The instant at `ms` milliseconds since the start.
+    /// The instant at `ms` milliseconds since the Unix epoch (the clock's
+    /// start, for earlier times).
     pub fn instant(&self, ms: u64) -> Instant {
-        self.start + Duration::from_millis(ms)
+        self.start + Duration::from_millis(ms.saturating_sub(self.start_ms))
     }
 }
 
@@ -454,16 +466,19 @@ impl Hub {
         }
     }
 
-    /// Waits for each grace period of `room` to run out, and frees the seats.
+    /// Waits for each grace period of `room` to run out, and frees the seats;
+    /// while the backplane is unavailable, tries again every
+    /// [`EXPIRE_RETRY`].
     async fn expire_at(&self, room: RoomName, mut deadline: u64) {
         loop {
             tokio::time::sleep_until(self.clock.instant(deadline)).await;
-            match self.backplane.expire(&room, self.clock.now()).await {
+            let now = self.clock.now();
+            match self.backplane.expire(&room, now).await {
                 Ok(Some(next)) => deadline = next,
                 Ok(None) => return,
                 Err(error) => {
-                    warn!(%room, %error, "grace period not enforced");
-                    return;
+                    warn!(%room, %error, "grace period not enforced yet");
+                    deadline = now.saturating_add(EXPIRE_RETRY.as_millis() as u64);
                 }
             }
         }

@@ -35,7 +35,7 @@ use tower::Service;
 use tracing::{debug, info, warn};
 
 use self::{
-    backplane::{AnyBackplane, MemoryBus},
+    backplane::{AnyBackplane, MemoryBus, RedisBackplane},
     config::Config,
     guard::AddressGuard,
     hub::{Clock, Hub},
@@ -48,6 +48,10 @@ use crate::app::{shell, App};
 /// Longest pause of the accept loop after a failed accept (e.g. out of file
 /// descriptors), so that it neither spins nor stalls.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How long a room's state stays in Redis once no instance serves it (plus
+/// the grace period, so that a reconnecting member's seat outlives it).
+const ROOM_TTL: Duration = Duration::from_secs(60);
 
 /// What the HTTP handlers share.
 #[derive(Debug, Clone, FromRef)]
@@ -71,6 +75,9 @@ pub enum ServerError {
         /// What the system said.
         source: io::Error,
     },
+    /// The Redis URL was refused.
+    #[error("cannot use the redis server")]
+    Redis(#[from] redis::RedisError),
 }
 
 /// A bound, not yet running server.
@@ -96,13 +103,23 @@ impl Server {
         let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
         leptos.site_addr = listener.local_addr().map_err(bind_error)?;
         let stats = Arc::new(Stats::default());
-        let backplane = AnyBackplane::Memory(MemoryBus::new().node());
+        let clock = Clock::new();
+        let backplane = match &config.redis_url {
+            Some(url) => {
+                let room_ttl = ROOM_TTL + Duration::from_millis(config.grace_ms);
+                AnyBackplane::Redis(RedisBackplane::start(url, stats.clone(), clock, room_ttl)?)
+            }
+            None => {
+                stats.set_backplane_up(true);
+                AnyBackplane::Memory(MemoryBus::new().node())
+            }
+        };
         let hub = Hub::new(
             backplane,
             stats.clone(),
             config.queue_capacity.into(),
             config.limits(),
-            Clock::new(),
+            clock,
         );
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();

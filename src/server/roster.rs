@@ -6,6 +6,8 @@
 //! backplane keeps one roster per room where every node can reach it and
 //! turns what the roster returns into frames for the room.
 
+use serde::{Deserialize, Serialize};
+
 use crate::{
     protocol::{
         Action, ClientEvent, Connection, MemberRef, MemberState, PlayerKey, PresenceEvent, Role,
@@ -64,7 +66,7 @@ pub struct Seat {
     pub event: Option<PresenceEvent>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Member {
     id: String,
     role: Role,
@@ -76,8 +78,9 @@ struct Member {
     last_typing: Option<u64>,
 }
 
-/// The members of one room, in the order they joined.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The members of one room, in the order they joined. Serialisable, for
+/// backplanes that keep it outside the process.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Roster {
     members: Vec<Member>,
 }
@@ -211,6 +214,13 @@ impl Roster {
             .iter()
             .find(|m| m.role == Role::Player && m.key.as_ref() == Some(key))
             .map(Member::public)
+    }
+
+    /// True if connection `conn` holds a seat and is connected.
+    pub fn holds(&self, conn: &str) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.conn == conn && m.reconnecting_until.is_none())
     }
 
     /// True if nobody holds a seat, connected or not.

@@ -151,6 +151,8 @@ pub struct Stats {
     closed: Family<CloseLabel, Counter>,
     fanout: Histogram,
     publish_errors: Counter,
+    backplane_reconnects: Counter,
+    backplane_up: Gauge,
 }
 
 /// A copy of some counters at one moment.
@@ -190,6 +192,8 @@ impl Default for Stats {
             // 50 µs to about 1.6 s.
             fanout: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             publish_errors: Counter::default(),
+            backplane_reconnects: Counter::default(),
+            backplane_up: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -244,8 +248,18 @@ impl Default for Stats {
         );
         registry.register(
             "backplane_publish_errors",
-            "Frames the backplane could not publish",
+            "Frames the backplane could not publish to other instances",
             stats.publish_errors.clone(),
+        );
+        registry.register(
+            "backplane_reconnects",
+            "Times the link to the message broker came back after it was lost",
+            stats.backplane_reconnects.clone(),
+        );
+        registry.register(
+            "backplane_up",
+            "1 while the link to the message broker is up (always 1 in process)",
+            stats.backplane_up.clone(),
         );
         Self { registry, ..stats }
     }
@@ -289,6 +303,22 @@ impl Stats {
         if reason == DropReason::BackplaneDown {
             self.publish_errors.inc();
         }
+    }
+
+    /// A frame reached this instance's members but not the other instances:
+    /// the message broker was down.
+    pub fn unpublished(&self) {
+        self.publish_errors.inc();
+    }
+
+    /// The link to the message broker came back.
+    pub fn backplane_reconnected(&self) {
+        self.backplane_reconnects.inc();
+    }
+
+    /// The link to the message broker went up or down.
+    pub fn set_backplane_up(&self, up: bool) {
+        self.backplane_up.set(i64::from(up));
     }
 
     /// A handshake was refused.

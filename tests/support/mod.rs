@@ -317,3 +317,101 @@ pub async fn refused(request: Request) -> u16 {
         Ok(_) => panic!("the handshake on {path} should be refused"),
     }
 }
+
+/// A private `redis-server` on a free loopback port, with no persistence,
+/// killed when dropped. `scripts/setup.sh --test` installs the binary.
+pub struct RedisServer {
+    pub port: u16,
+    child: tokio::process::Child,
+}
+
+impl RedisServer {
+    /// Starts one on a free port and waits until it accepts connections.
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        Self::start_on(port).await
+    }
+
+    /// Starts one on `port` and waits until it says it accepts connections.
+    pub async fn start_on(port: u16) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server runs (scripts/setup.sh --test installs it)");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = async {
+            while let Some(line) = lines.next_line().await.expect("redis-server's output") {
+                if line.contains("Ready to accept connections") {
+                    return;
+                }
+            }
+            panic!("redis-server on port {port} exited before it was ready");
+        };
+        tokio::time::timeout(PATIENCE, ready)
+            .await
+            .expect("redis-server starts in time");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills it as a crash would (SIGKILL), and waits until it is gone.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("redis-server is killed");
+    }
+
+    /// Starts it again on the same port, empty.
+    pub async fn restart(&mut self) {
+        *self = Self::start_on(self.port).await;
+    }
+}
+
+/// A server on port 0 that shares rooms through `redis`, once it reports
+/// ready (linked to Redis).
+pub async fn spawn_on_redis(redis: &RedisServer) -> TestServer {
+    spawn_on_redis_with(redis, |_| {}).await
+}
+
+/// Like [`spawn_on_redis`], with `configure` applied to the defaults.
+pub async fn spawn_on_redis_with(
+    redis: &RedisServer,
+    configure: impl FnOnce(&mut Config),
+) -> TestServer {
+    let url = redis.url();
+    let server = spawn_app_with(|config| {
+        configure(config);
+        config.redis_url = Some(url);
+    })
+    .await;
+    wait_for_readiness(&server, 200).await;
+    server
+}
+
+/// Waits until `/readyz` answers `status`; panics after [`LINK_PATIENCE`].
+pub async fn wait_for_readiness(server: &TestServer, status: u16) {
+    let polled = async {
+        loop {
+            if http_get(server, "/readyz").await.0 == status {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(LINK_PATIENCE, polled)
+        .await
+        .unwrap_or_else(|_| panic!("/readyz did not answer {status} in time"));
+}
+
+/// Longest wait for an instance to notice Redis went away or came back:
+/// its reconnection backoff is capped at 2 s.
+pub const LINK_PATIENCE: Duration = Duration::from_secs(15);

@@ -13,14 +13,14 @@ use std::{
     },
 };
 
-use super::{Backplane, BackplaneError, JoinError, Joined, VerdictError};
+use super::{numbered, presence, Backplane, BackplaneError, JoinError, Joined, VerdictError};
 use crate::{
     protocol::{
-        Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, Presence, PresenceEvent, RoomName,
+        Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, PresenceEvent, RoomName,
         ServerFrame,
     },
     server::{
-        hub::{Delivery, LocalRoom, Outbound},
+        hub::{Delivery, LocalRoom},
         roster::{JoinRequest, Limits, Roster},
     },
 };
@@ -50,18 +50,15 @@ impl BusRoom {
         }
     }
 
-    /// Numbers the next frame of the room, builds it, and delivers it to
-    /// every node. Under the bus lock, so frames go out in `seq` order.
-    fn broadcast(&mut self, frame: impl FnOnce(u64) -> Outbound) {
+    /// Numbers the next frame of the room and delivers it to every node.
+    /// Under the bus lock, so frames go out in `seq` order.
+    fn broadcast(&mut self, frame: ServerFrame) {
         self.seq += 1;
-        self.deliver(&Delivery::Frame(frame(self.seq)));
+        self.deliver(&numbered(frame, self.seq));
     }
 
     fn presence(&mut self, event: PresenceEvent, member: MemberRef) {
-        self.broadcast(|seq| {
-            let frame = ServerFrame::Presence(Presence { event, member, seq });
-            Outbound::lasting(frame.to_json(), seq)
-        });
+        self.broadcast(presence(event, member));
     }
 
     fn is_unused(&self) -> bool {
@@ -199,15 +196,7 @@ impl Backplane for MemoryBackplane {
             return Ok(());
         };
         entry.roster.record(from, frame.event, now);
-        entry.broadcast(|seq| {
-            let typing = frame.event == ClientEvent::Typing;
-            let text = ServerFrame::relayed(frame, from.to_owned(), seq).to_json();
-            if typing {
-                Outbound::typing(text, seq, from.into())
-            } else {
-                Outbound::lasting(text, seq)
-            }
-        });
+        entry.broadcast(ServerFrame::relayed(frame, from.to_owned(), 0));
         Ok(())
     }
 
@@ -227,9 +216,7 @@ impl Backplane for MemoryBackplane {
         entry
             .roster
             .record(&member.id, ClientEvent::Action(action), now);
-        entry.broadcast(|seq| {
-            Outbound::lasting(ServerFrame::verdict(action, member.id, seq).to_json(), seq)
-        });
+        entry.broadcast(ServerFrame::verdict(action, member.id, 0));
         Ok(())
     }
 }

@@ -12,18 +12,23 @@
 //! delegates (traits returning `impl Future` are not object safe).
 
 mod memory;
+mod redis;
 
 use std::{future::Future, sync::Arc};
 
 use thiserror::Error;
 
+pub use self::redis::RedisBackplane;
 pub use memory::{MemoryBackplane, MemoryBus};
 
 use super::{
-    hub::LocalRoom,
+    hub::{Delivery, LocalRoom, Outbound},
     roster::{JoinRequest, Limits, Refusal, Seat},
 };
-use crate::protocol::{Action, ClientFrame, MemberState, PlayerKey, RoomName};
+use crate::protocol::{
+    Action, ClientFrame, MemberRef, MemberState, PlayerKey, Presence, PresenceEvent, RoomName,
+    ServerFrame,
+};
 
 /// Why the backplane could not do something.
 #[derive(Debug, Error)]
@@ -65,6 +70,26 @@ pub struct Joined {
     pub seq: u64,
     /// Everyone in the room, the new member included.
     pub members: Vec<MemberState>,
+}
+
+/// What a node hands its members for `frame`, numbered `seq` in its room:
+/// serialised once for all of them.
+fn numbered(frame: ServerFrame, seq: u64) -> Delivery {
+    let frame = frame.with_seq(seq);
+    let text = frame.to_json();
+    Delivery::Frame(match frame {
+        ServerFrame::Typing(stamped) => Outbound::typing(text, seq, stamped.from.into()),
+        _ => Outbound::lasting(text, seq),
+    })
+}
+
+/// A presence frame, not numbered yet.
+fn presence(event: PresenceEvent, member: MemberRef) -> ServerFrame {
+    ServerFrame::Presence(Presence {
+        event,
+        member,
+        seq: 0,
+    })
 }
 
 /// Carries room frames between the nodes that serve a room, and keeps each
@@ -138,25 +163,31 @@ pub trait Backplane: Send + Sync + 'static {
 pub enum AnyBackplane {
     /// In-process: rooms are shared only by hubs of this process.
     Memory(MemoryBackplane),
+    /// Redis: rooms are shared by every instance on the same Redis server.
+    Redis(RedisBackplane),
+}
+
+/// Calls the same method on whichever backplane was chosen.
+macro_rules! delegate {
+    ($self:ident, $backplane:ident => $call:expr) => {
+        match $self {
+            Self::Memory($backplane) => $call,
+            Self::Redis($backplane) => $call,
+        }
+    };
 }
 
 impl Backplane for AnyBackplane {
     fn subscribe(&self, room: &RoomName, sink: Arc<LocalRoom>) {
-        match self {
-            Self::Memory(backplane) => backplane.subscribe(room, sink),
-        }
+        delegate!(self, backplane => backplane.subscribe(room, sink))
     }
 
     fn unsubscribe(&self, room: &RoomName) {
-        match self {
-            Self::Memory(backplane) => backplane.unsubscribe(room),
-        }
+        delegate!(self, backplane => backplane.unsubscribe(room))
     }
 
     fn ready(&self) -> Result<(), BackplaneError> {
-        match self {
-            Self::Memory(backplane) => backplane.ready(),
-        }
+        delegate!(self, backplane => backplane.ready())
     }
 
     async fn join(
@@ -166,9 +197,7 @@ impl Backplane for AnyBackplane {
         limits: Limits,
         now: u64,
     ) -> Result<Joined, JoinError> {
-        match self {
-            Self::Memory(backplane) => backplane.join(room, request, limits, now).await,
-        }
+        delegate!(self, backplane => backplane.join(room, request, limits, now).await)
     }
 
     async fn disconnect(
@@ -179,15 +208,11 @@ impl Backplane for AnyBackplane {
         limits: Limits,
         now: u64,
     ) -> Result<Option<u64>, BackplaneError> {
-        match self {
-            Self::Memory(backplane) => backplane.disconnect(room, conn, clean, limits, now).await,
-        }
+        delegate!(self, backplane => backplane.disconnect(room, conn, clean, limits, now).await)
     }
 
     async fn expire(&self, room: &RoomName, now: u64) -> Result<Option<u64>, BackplaneError> {
-        match self {
-            Self::Memory(backplane) => backplane.expire(room, now).await,
-        }
+        delegate!(self, backplane => backplane.expire(room, now).await)
     }
 
     async fn publish(
@@ -197,9 +222,7 @@ impl Backplane for AnyBackplane {
         frame: ClientFrame,
         now: u64,
     ) -> Result<(), BackplaneError> {
-        match self {
-            Self::Memory(backplane) => backplane.publish(room, from, frame, now).await,
-        }
+        delegate!(self, backplane => backplane.publish(room, from, frame, now).await)
     }
 
     async fn publish_verdict(
@@ -209,8 +232,6 @@ impl Backplane for AnyBackplane {
         action: Action,
         now: u64,
     ) -> Result<(), VerdictError> {
-        match self {
-            Self::Memory(backplane) => backplane.publish_verdict(room, player, action, now).await,
-        }
+        delegate!(self, backplane => backplane.publish_verdict(room, player, action, now).await)
     }
 }

@@ -1,0 +1,968 @@
+//! The Redis backplane: instances share rooms through one Redis server.
+//!
+//! For room `r`, Redis holds:
+//! - the hash `battle:room:r`: `roster` (the [`Roster`] as JSON), `v` (its
+//!   version, for compare-and-set), `seq` (the room's sequence number), and
+//!   per member `a:<id>` (last action) and `t:<id>` (last typing ping, ms
+//!   since the epoch), which frames write without reading the roster. It
+//!   expires when no instance has served the room for the room TTL, so
+//!   nothing is left behind by instances that die.
+//! - the channel `battle:room:r`: `<seq>|<server frame>` for each numbered
+//!   frame, and `r|<conn>` when connection `conn` lost its seat to a newer
+//!   one.
+//!
+//! Roster changes (join, disconnect, expiry) read the roster, apply the pure
+//! [`Roster`] rules, and commit with a Lua script only if the version did
+//! not move, numbering and publishing their presence frames in the same
+//! atomic step. A typing ping or an action is one script call that numbers,
+//! records and publishes it. Every frame comes back through the
+//! subscription, to the publishing instance too: one delivery path.
+//!
+//! One pub/sub connection per instance (the link task) subscribes to the
+//! rooms that have local connections; commands go through redis-rs's
+//! reconnecting [`ConnectionManager`]. While the link is down, rooms keep
+//! working for this instance's own members (frames numbered after the last
+//! one seen, counted as unpublished, their effect remembered per member),
+//! disconnections are queued, and joins and verdicts are refused. When the
+//! link is back, the task resubscribes, replays the queue, seats this
+//! instance's members again if Redis lost them, writes what was remembered,
+//! sends every local member a fresh snapshot, and only then reports ready.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, MutexGuard, OnceLock,
+    },
+    time::Duration,
+};
+
+use futures_util::StreamExt;
+use redis::{
+    aio::{ConnectionManager, ConnectionManagerConfig, PubSub, PubSubSink},
+    AsyncCommands, Client, RedisError, Script,
+};
+use tokio::sync::{watch, Notify};
+use tracing::{info, warn};
+
+use super::{numbered, presence, Backplane, BackplaneError, JoinError, Joined, VerdictError};
+use crate::{
+    protocol::{
+        Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, PresenceEvent, RoomName,
+        ServerFrame, Snapshot,
+    },
+    server::{
+        hub::{Clock, Delivery, LocalRoom},
+        roster::{JoinRequest, Limits, Roster},
+        stats::Stats,
+    },
+    status::Backoff,
+};
+
+/// Prefix of every room's key and channel.
+const PREFIX: &str = "battle:room:";
+/// How long connecting to Redis may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a command may take before the broker counts as unavailable.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a join waits for its room's subscription.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait between two attempts to reach Redis.
+const LINK_BACKOFF_CAP: Duration = Duration::from_secs(2);
+/// How many times a roster change is retried when another instance changed
+/// the roster first.
+const MAX_ATTEMPTS: usize = 32;
+
+/// Commits a roster change if its version did not move, then numbers and
+/// publishes its messages. Returns the room's last `seq`, or -1 if another
+/// instance changed the roster first.
+const COMMIT: &str = r"
+-- KEYS[1] room; ARGV: version read, roster JSON ('' deletes the room),
+-- TTL ms, channel, lowest seq to continue from, n fields to delete, the
+-- fields, then messages ('r|...' as they are, others numbered).
+local v = redis.call('HGET', KEYS[1], 'v') or ''
+if v ~= ARGV[1] then return -1 end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local floor = tonumber(ARGV[5])
+if floor > seq then seq = floor end
+local n = tonumber(ARGV[6])
+for i = 7, 6 + n do redis.call('HDEL', KEYS[1], ARGV[i]) end
+for i = 7 + n, #ARGV do
+  local m = ARGV[i]
+  if string.sub(m, 1, 2) == 'r|' then
+    redis.call('PUBLISH', ARGV[4], m)
+  else
+    seq = seq + 1
+    redis.call('PUBLISH', ARGV[4], seq .. '|' .. m)
+  end
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HSET', KEYS[1], 'roster', ARGV[2], 'v', (tonumber(v) or 0) + 1, 'seq', seq)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return seq
+";
+
+/// Numbers, records and publishes a frame of a room that exists. Returns
+/// its `seq`, or -1 if the room does not exist.
+const PUBLISH: &str = r"
+-- KEYS[1] room; ARGV: channel, field, value, frame, TTL ms.
+if redis.call('HEXISTS', KEYS[1], 'roster') == 0 then return -1 end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[1], seq .. '|' .. ARGV[4])
+return seq
+";
+
+/// A message on a room's channel.
+#[derive(Debug, Clone, PartialEq)]
+enum Message {
+    /// A frame for every member, numbered.
+    Frame(u64, ServerFrame),
+    /// This connection lost its seat to a newer one.
+    Replaced(String),
+}
+
+impl Message {
+    /// Reads a channel message; `None` if it is not one of ours.
+    fn parse(text: &str) -> Option<Self> {
+        let (head, body) = text.split_once('|')?;
+        if head == "r" {
+            return Some(Self::Replaced(body.to_owned()));
+        }
+        let seq = head.parse().ok()?;
+        Some(Self::Frame(seq, ServerFrame::parse(body)?))
+    }
+}
+
+/// The text published for connection `conn` losing its seat.
+fn replaced_message(conn: &str) -> String {
+    format!("r|{conn}")
+}
+
+/// The hash field where a member's `event` is recorded, and its value.
+fn record_field(id: &str, event: ClientEvent, now: u64) -> (String, String) {
+    match event {
+        ClientEvent::Typing => (format!("t:{id}"), now.to_string()),
+        ClientEvent::Action(action) => (format!("a:{id}"), action.code().into_owned()),
+    }
+}
+
+/// Builds a roster from a room's hash: the roster, then what members did
+/// since it was written.
+fn roster_from(fields: &HashMap<String, String>) -> Roster {
+    let mut roster: Roster = fields
+        .get("roster")
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default();
+    for (field, value) in fields {
+        if let Some(id) = field.strip_prefix("a:") {
+            if let Ok(action) = Action::parse(value) {
+                roster.record(id, ClientEvent::Action(action), 0);
+            }
+        } else if let Some(id) = field.strip_prefix("t:") {
+            if let Ok(at) = value.parse() {
+                roster.record(id, ClientEvent::Typing, at);
+            }
+        }
+    }
+    roster
+}
+
+/// What a roster change tells the room.
+#[derive(Debug, Default)]
+struct Told {
+    /// Connections that lost their seat.
+    replaced: Vec<String>,
+    /// Presence frames, in order.
+    presence: Vec<(PresenceEvent, MemberRef)>,
+    /// Hash fields that no longer hold anything true.
+    forget: Vec<String>,
+}
+
+impl Told {
+    fn presence(&mut self, event: PresenceEvent, member: MemberRef) {
+        match event {
+            PresenceEvent::Leave => {
+                self.forget.push(format!("a:{}", member.id));
+                self.forget.push(format!("t:{}", member.id));
+            }
+            PresenceEvent::Reconnecting => self.forget.push(format!("t:{}", member.id)),
+            PresenceEvent::Join | PresenceEvent::Resume => {}
+        }
+        self.presence.push((event, member));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.replaced.is_empty() && self.presence.is_empty() && self.forget.is_empty()
+    }
+}
+
+/// A room as read from Redis.
+struct Loaded {
+    roster: Roster,
+    version: String,
+    seq: u64,
+}
+
+/// A seat held by a connection of this instance.
+#[derive(Debug, Clone)]
+struct LocalSeat {
+    room: RoomName,
+    request: JoinRequest,
+    member: MemberRef,
+    limits: Limits,
+}
+
+/// A disconnection that happened while the link was down.
+#[derive(Debug, Clone)]
+struct Pending {
+    room: RoomName,
+    conn: String,
+    clean: bool,
+    limits: Limits,
+    now: u64,
+}
+
+/// What a member did while the link was down.
+#[derive(Debug, Clone, Copy, Default)]
+struct Unpublished {
+    action: Option<Action>,
+    typing: Option<u64>,
+}
+
+/// A room with connections on this instance.
+#[derive(Debug)]
+struct NodeRoom {
+    sink: Arc<LocalRoom>,
+    /// True once the room's channel is subscribed.
+    subscribed: watch::Sender<bool>,
+    // Held while handing a frame to the room, so frames go out in `seq`
+    // order; nothing awaited while held.
+    log: Mutex<RoomLog>,
+}
+
+#[derive(Debug, Default)]
+struct RoomLog {
+    /// The highest `seq` handed to the room.
+    seq: u64,
+    /// What members did while the link was down, by member id.
+    unpublished: HashMap<String, Unpublished>,
+}
+
+impl NodeRoom {
+    fn log(&self) -> MutexGuard<'_, RoomLog> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands the room a frame numbered `seq`.
+    fn deliver(&self, seq: u64, frame: ServerFrame) {
+        let mut log = self.log();
+        log.seq = log.seq.max(seq);
+        self.sink.deliver(&numbered(frame, seq));
+    }
+}
+
+struct Shared {
+    client: Client,
+    commands: OnceLock<ConnectionManager>,
+    /// Subscribed, resynchronised, and ready to publish.
+    up: AtomicBool,
+    rooms: Mutex<HashMap<RoomName, Arc<NodeRoom>>>,
+    /// Seats of this instance's connections, by connection id.
+    seats: Mutex<HashMap<String, LocalSeat>>,
+    pending: Mutex<Vec<Pending>>,
+    /// The set of rooms changed: the link task subscribes or unsubscribes.
+    changed: Notify,
+    stats: Arc<Stats>,
+    clock: Clock,
+    room_ttl_ms: u64,
+    commit: Script,
+    publish: Script,
+}
+
+/// This instance's handle on the Redis backplane.
+#[derive(Clone)]
+pub struct RedisBackplane {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for RedisBackplane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackplane")
+            .field("up", &self.shared.up.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn unavailable(error: &RedisError) -> BackplaneError {
+    warn!(%error, "redis command failed");
+    BackplaneError::Unavailable
+}
+
+impl RedisBackplane {
+    /// A backplane on the Redis server at `url`; starts the link task, which
+    /// connects (and reconnects) in the background. Room state in Redis
+    /// lives `room_ttl` after the last instance serving the room stopped.
+    pub fn start(
+        url: &str,
+        stats: Arc<Stats>,
+        clock: Clock,
+        room_ttl: Duration,
+    ) -> Result<Self, RedisError> {
+        let shared = Arc::new(Shared {
+            client: Client::open(url)?,
+            commands: OnceLock::new(),
+            up: AtomicBool::new(false),
+            rooms: Mutex::default(),
+            seats: Mutex::default(),
+            pending: Mutex::default(),
+            changed: Notify::new(),
+            stats,
+            clock,
+            room_ttl_ms: u64::try_from(room_ttl.as_millis()).unwrap_or(u64::MAX),
+            commit: Script::new(COMMIT),
+            publish: Script::new(PUBLISH),
+        });
+        tokio::spawn(link(shared.clone()));
+        Ok(Self { shared })
+    }
+}
+
+/// Keeps the pub/sub connection up for as long as the process runs.
+async fn link(shared: Arc<Shared>) {
+    let mut backoff = Backoff::with_cap(LINK_BACKOFF_CAP.as_millis() as u64);
+    let mut linked_before = false;
+    loop {
+        match shared.connect().await {
+            Ok(pubsub) => {
+                backoff.reset();
+                let outcome = shared.serve(pubsub, &mut linked_before).await;
+                shared.set_up(false);
+                warn!(?outcome, "lost the link to redis");
+            }
+            Err(error) => warn!(%error, "cannot reach redis"),
+        }
+        let random = (uuid::Uuid::new_v4().as_u64_pair().0 >> 11) as f64 / (1u64 << 53) as f64;
+        tokio::time::sleep(Duration::from_millis(backoff.next_delay(random))).await;
+    }
+}
+
+impl Shared {
+    fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+        self.stats.set_backplane_up(up);
+    }
+
+    fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
+    }
+
+    async fn connect(&self) -> Result<PubSub, RedisError> {
+        let timeout = |_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_async_pubsub())
+            .await
+            .map_err(timeout)??;
+        if self.commands.get().is_none() {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                .set_number_of_retries(1);
+            let manager = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                ConnectionManager::new_with_config(self.client.clone(), config),
+            )
+            .await
+            .map_err(timeout)??;
+            let _ = self.commands.set(manager);
+        }
+        Ok(pubsub)
+    }
+
+    /// Subscribes, resynchronises, then relays messages until the link
+    /// fails.
+    async fn serve(&self, pubsub: PubSub, linked_before: &mut bool) -> Result<(), BackplaneError> {
+        let (mut sink, mut stream) = pubsub.split();
+        let mut subscribed = HashSet::new();
+        self.reconcile(&mut sink, &mut subscribed).await?;
+        self.resync().await?;
+        self.set_up(true);
+        if std::mem::replace(linked_before, true) {
+            self.stats.backplane_reconnected();
+        }
+        info!("linked to redis");
+        let period = Duration::from_millis(self.room_ttl_ms / 3);
+        let mut refresh = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                message = stream.next() => match message {
+                    Some(message) => self.dispatch(&message),
+                    None => return Ok(()),
+                },
+                () = self.changed.notified() => self.reconcile(&mut sink, &mut subscribed).await?,
+                _ = refresh.tick() => self.refresh().await?,
+            }
+        }
+    }
+
+    /// Subscribes to the rooms that have local connections and unsubscribes
+    /// from the others.
+    async fn reconcile(
+        &self,
+        sink: &mut PubSubSink,
+        subscribed: &mut HashSet<RoomName>,
+    ) -> Result<(), BackplaneError> {
+        let wanted: HashSet<RoomName> = lock(&self.rooms).keys().cloned().collect();
+        let channels =
+            |rooms: Vec<&RoomName>| -> Vec<String> { rooms.into_iter().map(key).collect() };
+        let add = channels(wanted.difference(subscribed).collect());
+        if !add.is_empty() {
+            sink.subscribe(add).await.map_err(|e| unavailable(&e))?;
+        }
+        let remove = channels(subscribed.difference(&wanted).collect());
+        if !remove.is_empty() {
+            sink.unsubscribe(remove)
+                .await
+                .map_err(|e| unavailable(&e))?;
+        }
+        *subscribed = wanted;
+        for (name, room) in lock(&self.rooms).iter() {
+            if subscribed.contains(name) {
+                room.subscribed.send_replace(true);
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the state of the rooms served here from expiring.
+    async fn refresh(&self) -> Result<(), BackplaneError> {
+        let rooms: Vec<RoomName> = lock(&self.rooms).keys().cloned().collect();
+        if rooms.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for room in &rooms {
+            pipe.pexpire(
+                key(room),
+                i64::try_from(self.room_ttl_ms).unwrap_or(i64::MAX),
+            )
+            .ignore();
+        }
+        pipe.query_async::<()>(&mut self.commands()?)
+            .await
+            .map_err(|e| unavailable(&e))
+    }
+
+    fn dispatch(&self, message: &redis::Msg) {
+        let channel = message.get_channel_name();
+        let Some(room) = channel
+            .strip_prefix(PREFIX)
+            .and_then(|name| RoomName::parse(name).ok())
+        else {
+            return;
+        };
+        let Some(local) = lock(&self.rooms).get(&room).cloned() else {
+            return;
+        };
+        let text = std::str::from_utf8(message.get_payload_bytes()).unwrap_or_default();
+        match Message::parse(text) {
+            Some(Message::Frame(seq, frame)) => local.deliver(seq, frame),
+            Some(Message::Replaced(conn)) => {
+                lock(&self.seats).remove(&conn);
+                local.sink.deliver(&Delivery::Replaced { conn });
+            }
+            None => warn!(%room, "unreadable message on the room's channel"),
+        }
+    }
+
+    fn commands(&self) -> Result<ConnectionManager, BackplaneError> {
+        self.commands
+            .get()
+            .cloned()
+            .ok_or(BackplaneError::Unavailable)
+    }
+
+    async fn load(&self, room: &RoomName) -> Result<Loaded, BackplaneError> {
+        let fields: HashMap<String, String> = self
+            .commands()?
+            .hgetall(key(room))
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(Loaded {
+            roster: roster_from(&fields),
+            version: fields.get("v").cloned().unwrap_or_default(),
+            seq: fields.get("seq").and_then(|s| s.parse().ok()).unwrap_or(0),
+        })
+    }
+
+    /// Applies `change` to the room's roster and commits it, again if
+    /// another instance changed the roster in between. Returns what
+    /// `change` returned, the room's `seq` after it, and the new roster.
+    /// Frames numbered up to `floor` were already handed out here: the
+    /// room's sequence continues after them.
+    async fn update<T, E: From<BackplaneError>>(
+        &self,
+        room: &RoomName,
+        floor: u64,
+        mut change: impl FnMut(&mut Roster, &mut Told) -> Result<T, E>,
+    ) -> Result<(T, u64, Roster), E> {
+        for _ in 0..MAX_ATTEMPTS {
+            let Loaded {
+                mut roster,
+                version,
+                seq,
+            } = self.load(room).await?;
+            let before = roster.clone();
+            let mut told = Told::default();
+            let value = change(&mut roster, &mut told)?;
+            if told.is_empty() && roster == before && floor <= seq {
+                return Ok((value, seq, roster));
+            }
+            let json = if roster.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(&roster).expect("rosters always serialise")
+            };
+            let mut invocation = self.commit.key(key(room));
+            invocation
+                .arg(&version)
+                .arg(json)
+                .arg(self.room_ttl_ms)
+                .arg(key(room))
+                .arg(floor)
+                .arg(told.forget.len())
+                .arg(&told.forget);
+            for conn in &told.replaced {
+                invocation.arg(replaced_message(conn));
+            }
+            for (event, member) in told.presence {
+                invocation.arg(presence(event, member).to_json());
+            }
+            let seq: i64 = invocation
+                .invoke_async(&mut self.commands()?)
+                .await
+                .map_err(|e| E::from(unavailable(&e)))?;
+            if let Ok(seq) = u64::try_from(seq) {
+                return Ok((value, seq, roster));
+            }
+        }
+        warn!(%room, "roster kept changing under this instance");
+        Err(BackplaneError::Unavailable.into())
+    }
+
+    /// Numbers, records and publishes a frame of member `id`; `false` if the
+    /// room does not exist.
+    async fn publish(
+        &self,
+        room: &RoomName,
+        id: &str,
+        event: ClientEvent,
+        frame: &ServerFrame,
+        now: u64,
+    ) -> Result<bool, BackplaneError> {
+        let (field, value) = record_field(id, event, now);
+        let seq: i64 = self
+            .publish
+            .key(key(room))
+            .arg(key(room))
+            .arg(field)
+            .arg(value)
+            .arg(frame.to_json())
+            .arg(self.room_ttl_ms)
+            .invoke_async(&mut self.commands()?)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(seq >= 0)
+    }
+
+    /// Hands `frame` to this instance's members of `room` only, numbered
+    /// after the last frame they got: the link is down.
+    fn deliver_locally(
+        &self,
+        room: &RoomName,
+        frame: ServerFrame,
+        record: Option<(&str, ClientEvent, u64)>,
+    ) {
+        let Some(local) = lock(&self.rooms).get(room).cloned() else {
+            return;
+        };
+        let mut log = local.log();
+        log.seq += 1;
+        if let Some((id, event, now)) = record {
+            let entry = log.unpublished.entry(id.to_owned()).or_default();
+            match event {
+                ClientEvent::Typing => entry.typing = Some(now),
+                ClientEvent::Action(action) => entry.action = Some(action),
+            }
+        }
+        local.sink.deliver(&numbered(frame, log.seq));
+    }
+
+    /// After the link came back: replays the disconnections it missed, then
+    /// brings each local room up to date and sends its members a snapshot.
+    async fn resync(&self) -> Result<(), BackplaneError> {
+        let now = self.clock.now();
+        loop {
+            let Some(next) = lock(&self.pending).first().cloned() else {
+                break;
+            };
+            self.update(&next.room, 0, |roster, told| {
+                if let Some((event, member)) =
+                    roster.disconnect(&next.conn, next.clean, &next.limits, next.now)
+                {
+                    told.presence(event, member);
+                }
+                for member in roster.expire(now) {
+                    told.presence(PresenceEvent::Leave, member);
+                }
+                Ok::<_, BackplaneError>(())
+            })
+            .await?;
+            lock(&self.pending).remove(0);
+        }
+        let rooms: Vec<(RoomName, Arc<NodeRoom>)> = lock(&self.rooms)
+            .iter()
+            .map(|(name, room)| (name.clone(), room.clone()))
+            .collect();
+        for (name, local) in rooms {
+            self.resync_room(&name, &local, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn resync_room(
+        &self,
+        name: &RoomName,
+        local: &NodeRoom,
+        now: u64,
+    ) -> Result<(), BackplaneError> {
+        let (floor, unpublished) = {
+            let log = local.log();
+            (log.seq, log.unpublished.clone())
+        };
+        let seats: Vec<LocalSeat> = lock(&self.seats)
+            .values()
+            .filter(|seat| seat.room == *name)
+            .cloned()
+            .collect();
+        let mut refused = Vec::new();
+        let ((), seq, roster) = self
+            .update(name, floor, |roster, told| {
+                refused.clear();
+                for member in roster.expire(now) {
+                    told.presence(PresenceEvent::Leave, member);
+                }
+                for seat in &seats {
+                    if roster.holds(&seat.request.conn) {
+                        continue;
+                    }
+                    let request = JoinRequest {
+                        new_id: seat.member.id.clone(),
+                        ..seat.request.clone()
+                    };
+                    match roster.join(request, &seat.limits) {
+                        Ok(back) => {
+                            told.replaced.extend(back.replaced);
+                            if let Some(event) = back.event {
+                                told.presence(event, back.member);
+                            }
+                        }
+                        Err(_) => refused.push(seat.request.conn.clone()),
+                    }
+                }
+                for (id, did) in &unpublished {
+                    if let Some(action) = did.action {
+                        roster.record(id, ClientEvent::Action(action), now);
+                        told.forget.push(format!("a:{id}"));
+                    }
+                    if let Some(at) = did.typing {
+                        roster.record(id, ClientEvent::Typing, at);
+                        told.forget.push(format!("t:{id}"));
+                    }
+                }
+                Ok::<_, BackplaneError>(())
+            })
+            .await?;
+        local.log().unpublished.clear();
+        for conn in refused {
+            lock(&self.seats).remove(&conn);
+            local.sink.deliver(&Delivery::Replaced { conn });
+        }
+        let snapshot = ServerFrame::Snapshot(Snapshot {
+            seq,
+            members: roster.snapshot(now),
+        });
+        local.deliver(seq, snapshot);
+        Ok(())
+    }
+}
+
+/// The key and channel of `room`.
+fn key(room: &RoomName) -> String {
+    format!("{PREFIX}{}", room.as_str())
+}
+
+impl Backplane for RedisBackplane {
+    fn subscribe(&self, room: &RoomName, sink: Arc<LocalRoom>) {
+        let local = Arc::new(NodeRoom {
+            sink,
+            subscribed: watch::Sender::new(false),
+            log: Mutex::default(),
+        });
+        lock(&self.shared.rooms).insert(room.clone(), local);
+        self.shared.changed.notify_one();
+    }
+
+    fn unsubscribe(&self, room: &RoomName) {
+        lock(&self.shared.rooms).remove(room);
+        self.shared.changed.notify_one();
+    }
+
+    fn ready(&self) -> Result<(), BackplaneError> {
+        if self.shared.is_up() {
+            Ok(())
+        } else {
+            Err(BackplaneError::Unavailable)
+        }
+    }
+
+    async fn join(
+        &self,
+        room: &RoomName,
+        request: JoinRequest,
+        limits: Limits,
+        now: u64,
+    ) -> Result<Joined, JoinError> {
+        let shared = &self.shared;
+        let local = lock(&shared.rooms).get(room).cloned();
+        let (Some(local), true) = (local, shared.is_up()) else {
+            return Err(BackplaneError::Unavailable.into());
+        };
+        let mut subscribed = local.subscribed.subscribe();
+        tokio::time::timeout(SUBSCRIBE_TIMEOUT, subscribed.wait_for(|yes| *yes))
+            .await
+            .map_err(|_| BackplaneError::Unavailable)?
+            .map_err(|_| BackplaneError::Unavailable)?;
+        let (seat, seq, roster) = shared
+            .update(room, 0, |roster, told| {
+                for member in roster.expire(now) {
+                    told.presence(PresenceEvent::Leave, member);
+                }
+                let seat = roster.join(request.clone(), &limits)?;
+                told.replaced.extend(seat.replaced.clone());
+                if let Some(event) = seat.event {
+                    told.presence(event, seat.member.clone());
+                }
+                Ok::<_, JoinError>(seat)
+            })
+            .await?;
+        lock(&shared.seats).insert(
+            request.conn.clone(),
+            LocalSeat {
+                room: room.clone(),
+                request,
+                member: seat.member.clone(),
+                limits,
+            },
+        );
+        Ok(Joined {
+            seat,
+            seq,
+            members: roster.snapshot(now),
+        })
+    }
+
+    async fn disconnect(
+        &self,
+        room: &RoomName,
+        conn: &str,
+        clean: bool,
+        limits: Limits,
+        now: u64,
+    ) -> Result<Option<u64>, BackplaneError> {
+        let shared = &self.shared;
+        let seat = lock(&shared.seats).remove(conn);
+        if shared.is_up() {
+            let change = shared
+                .update(room, 0, |roster, told| {
+                    let mut deadline = None;
+                    if let Some((event, member)) = roster.disconnect(conn, clean, &limits, now) {
+                        if event == PresenceEvent::Reconnecting {
+                            deadline = roster.poll_timeout();
+                        }
+                        told.presence(event, member);
+                    }
+                    Ok::<_, BackplaneError>(deadline)
+                })
+                .await;
+            if let Ok((deadline, _, _)) = change {
+                return Ok(deadline);
+            }
+        }
+        let Some(seat) = seat else {
+            return Ok(None);
+        };
+        lock(&shared.pending).push(Pending {
+            room: room.clone(),
+            conn: conn.to_owned(),
+            clean,
+            limits,
+            now,
+        });
+        let dropped = !clean && limits.grace_ms > 0;
+        let event = if dropped {
+            PresenceEvent::Reconnecting
+        } else {
+            PresenceEvent::Leave
+        };
+        shared.deliver_locally(room, presence(event, seat.member), None);
+        Ok(dropped.then(|| now.saturating_add(limits.grace_ms)))
+    }
+
+    async fn expire(&self, room: &RoomName, now: u64) -> Result<Option<u64>, BackplaneError> {
+        if !self.shared.is_up() {
+            return Err(BackplaneError::Unavailable);
+        }
+        let (next, _, _) = self
+            .shared
+            .update(room, 0, |roster, told| {
+                for member in roster.expire(now) {
+                    told.presence(PresenceEvent::Leave, member);
+                }
+                Ok::<_, BackplaneError>(roster.poll_timeout())
+            })
+            .await?;
+        Ok(next)
+    }
+
+    async fn publish(
+        &self,
+        room: &RoomName,
+        from: &str,
+        frame: ClientFrame,
+        now: u64,
+    ) -> Result<(), BackplaneError> {
+        let shared = &self.shared;
+        let event = frame.event;
+        let frame = ServerFrame::relayed(frame, from.to_owned(), 0);
+        if shared.is_up() {
+            shared.publish(room, from, event, &frame, now).await?;
+        } else {
+            shared.stats.unpublished();
+            shared.deliver_locally(room, frame, Some((from, event, now)));
+        }
+        Ok(())
+    }
+
+    async fn publish_verdict(
+        &self,
+        room: &RoomName,
+        player: &PlayerKey,
+        action: Action,
+        now: u64,
+    ) -> Result<(), VerdictError> {
+        let shared = &self.shared;
+        if !shared.is_up() {
+            return Err(BackplaneError::Unavailable.into());
+        }
+        let member = shared
+            .load(room)
+            .await?
+            .roster
+            .player_of(player)
+            .ok_or(VerdictError::NoSuchPlayer)?;
+        let event = ClientEvent::Action(action);
+        let frame = ServerFrame::verdict(action, member.id.clone(), 0);
+        if shared.publish(room, &member.id, event, &frame, now).await? {
+            Ok(())
+        } else {
+            Err(VerdictError::NoSuchPlayer)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Role;
+
+    #[test]
+    fn channel_messages_read_back_as_published() {
+        let frame = presence(
+            PresenceEvent::Join,
+            MemberRef {
+                id: "m1".into(),
+                role: Role::Player,
+            },
+        );
+        let text = format!("12|{}", frame.to_json());
+        assert_eq!(Message::parse(&text), Some(Message::Frame(12, frame)));
+        assert_eq!(
+            Message::parse(&replaced_message("c1")),
+            Some(Message::Replaced("c1".into()))
+        );
+        for junk in [
+            "",
+            "12",
+            "x|{}",
+            "12|not json",
+            "-1|{\"type\":\"heartbeat\"}",
+        ] {
+            assert_eq!(Message::parse(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn a_roster_read_back_carries_what_members_did_since_it_was_written() {
+        let mut roster = Roster::default();
+        let limits = Limits {
+            max_spectators: 1,
+            grace_ms: 1_000,
+        };
+        let request = JoinRequest {
+            conn: "c1".into(),
+            role: Role::Player,
+            key: None,
+            new_id: "m1".into(),
+        };
+        roster.join(request, &limits).unwrap();
+        let mut fields = HashMap::from([
+            ("roster".to_owned(), serde_json::to_string(&roster).unwrap()),
+            ("a:m1".to_owned(), "FAILED_TC3".to_owned()),
+            ("t:m1".to_owned(), "10000".to_owned()),
+            ("a:gone".to_owned(), "AC".to_owned()),
+        ]);
+        let read = roster_from(&fields);
+        let member = &read.snapshot(11_000)[0];
+        assert_eq!(member.last_action, Some(Action::FailedTest(3)));
+        assert_eq!(member.typing_ms, 1_500);
+        assert_eq!(
+            read.snapshot(11_000).len(),
+            1,
+            "no member from a stray field"
+        );
+        fields.insert("roster".into(), "{broken".into());
+        assert!(roster_from(&fields).is_empty());
+    }
+
+    #[test]
+    fn a_leave_forgets_what_the_member_did_and_a_drop_forgets_their_typing() {
+        let member = |id: &str| MemberRef {
+            id: id.into(),
+            role: Role::Player,
+        };
+        let mut told = Told::default();
+        told.presence(PresenceEvent::Join, member("a"));
+        told.presence(PresenceEvent::Reconnecting, member("b"));
+        told.presence(PresenceEvent::Leave, member("c"));
+        assert_eq!(told.forget, ["t:b", "a:c", "t:c"]);
+    }
+}

@@ -1,0 +1,286 @@
+//! Several instances sharing rooms through a private Redis server: frames,
+//! presence and snapshots across instances, a Redis outage, and the judge's
+//! verdicts. Every instance is the real server on port 0.
+
+mod support;
+
+use std::num::NonZeroU32;
+
+use battle_status::server::token::Secret;
+use serde_json::Value;
+use support::{
+    http_get, http_request, spawn_app_with, spawn_on_redis, spawn_on_redis_with,
+    wait_for_readiness, Player, RedisServer, TestServer,
+};
+
+const ALICE_KEY: &str = "alice-tab-key-0001";
+const BOB_KEY: &str = "bob-tab-key-000002";
+
+fn as_player(room: &str, key: &str) -> String {
+    format!("/ws/battle/{room}/?player={key}")
+}
+
+/// The next frame of `kind`, skipping every other kind.
+async fn next_of(player: &mut Player, kind: &str) -> Value {
+    loop {
+        let frame = player.next().await;
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
+}
+
+/// The action frames `player` receives until it has seen `last` from each
+/// of `senders`.
+async fn actions_until(player: &mut Player, senders: &[&str], last: &str) -> Vec<Value> {
+    let mut frames: Vec<Value> = Vec::new();
+    while !senders.iter().all(|sender| {
+        frames
+            .iter()
+            .any(|f| f["from"] == *sender && f["action"] == last)
+    }) {
+        frames.push(next_of(player, "action").await);
+    }
+    frames
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in the metrics"))
+}
+
+async fn metrics(server: &TestServer) -> String {
+    http_get(server, "/metrics").await.1
+}
+
+#[tokio::test]
+async fn players_on_three_instances_share_a_room() {
+    let redis = RedisServer::start().await;
+    let (a, b, c) = (
+        spawn_on_redis(&redis).await,
+        spawn_on_redis(&redis).await,
+        spawn_on_redis(&redis).await,
+    );
+    let mut alice = Player::join_path(&a, &as_player("duel", ALICE_KEY)).await;
+    let mut bob = Player::join_path(&b, &as_player("duel", BOB_KEY)).await;
+    alice.expect_presence("join", &bob.me).await;
+    assert_eq!(bob.welcome["members"].as_array().unwrap().len(), 2);
+
+    bob.send(r#"{"type":"typing","clientId":"b"}"#).await;
+    let typing = alice.next().await;
+    assert_eq!(typing["type"], "typing", "{typing}");
+    assert_eq!(typing["from"], bob.me.as_str());
+    alice
+        .send(r#"{"type":"action","action":"WA","clientId":"a","ts":17}"#)
+        .await;
+    assert_eq!(next_of(&mut bob, "action").await["action"], "WA");
+    let echo = next_of(&mut alice, "action").await;
+    assert_eq!(
+        echo["from"],
+        alice.me.as_str(),
+        "the sender sees its own frame"
+    );
+
+    let mut watcher = Player::join_path(&c, "/ws/battle/duel/?role=spectator").await;
+    let members = watcher.welcome["members"].as_array().unwrap().clone();
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert_eq!(members[0]["id"], alice.me.as_str());
+    assert_eq!(members[0]["lastAction"], "WA");
+    assert!(members[1]["typingMs"].as_u64().unwrap() > 0, "{members:?}");
+    alice.expect_presence("join", &watcher.me).await;
+
+    let bob_id = bob.me.clone();
+    bob.send_close_less_drop().await;
+    alice.expect_presence("reconnecting", &bob_id).await;
+    watcher.expect_presence("reconnecting", &bob_id).await;
+    let mut bob = Player::join_path(&c, &as_player("duel", BOB_KEY)).await;
+    assert_eq!(bob.me, bob_id, "the same member, on another instance");
+    assert_eq!(bob.welcome["resumed"], true);
+    alice.expect_presence("resume", &bob_id).await;
+
+    bob.send(r#"{"type":"action","action":"AC"}"#).await;
+    let action = next_of(&mut alice, "action").await;
+    assert_eq!(
+        (action["from"].as_str(), action["action"].as_str()),
+        (Some(bob_id.as_str()), Some("AC"))
+    );
+    bob.close(1000).await;
+    alice.expect_presence("leave", &bob_id).await;
+}
+
+#[tokio::test]
+async fn across_instances_no_frame_arrives_twice_and_each_senders_order_is_kept() {
+    let redis = RedisServer::start().await;
+    let fast = |config: &mut battle_status::server::config::Config| {
+        config.rates.actions_per_sec = NonZeroU32::new(1_000).unwrap();
+        config.rates.actions_burst = NonZeroU32::new(1_000).unwrap();
+    };
+    let a = spawn_on_redis_with(&redis, fast).await;
+    let b = spawn_on_redis_with(&redis, fast).await;
+    let mut alice = Player::join(&a, "order").await;
+    let mut bob = Player::join(&b, "order").await;
+    alice.expect_presence("join", &bob.me).await;
+
+    for n in 1..=40 {
+        alice
+            .send(&format!(r#"{{"type":"action","action":"FAILED_TC{n}"}}"#))
+            .await;
+        bob.send(&format!(r#"{{"type":"action","action":"FAILED_TC{n}"}}"#))
+            .await;
+    }
+    let (alice_id, bob_id) = (alice.me.clone(), bob.me.clone());
+    let expected: Vec<String> = (1..=40).map(|n| format!("FAILED_TC{n}")).collect();
+    for reader in [&mut alice, &mut bob] {
+        let frames = actions_until(reader, &[&alice_id, &bob_id], "FAILED_TC40").await;
+        let seqs: Vec<u64> = frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "in seq order, none twice: {seqs:?}"
+        );
+        for sender in [&alice_id, &bob_id] {
+            let sent: Vec<&str> = frames
+                .iter()
+                .filter(|f| f["from"] == sender.as_str())
+                .map(|f| f["action"].as_str().unwrap())
+                .collect();
+            assert_eq!(sent, expected, "every frame of {sender}, once, in order");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_redis_outage_keeps_single_instance_rooms_working_and_cross_instance_rooms_resume() {
+    let mut redis = RedisServer::start().await;
+    let a = spawn_on_redis(&redis).await;
+    let b = spawn_on_redis(&redis).await;
+    let (mut alice, mut bob) = Player::pair(&a, "solo").await;
+    let mut carol = Player::join(&a, "split").await;
+    let mut dave = Player::join(&b, "split").await;
+    carol.expect_presence("join", &dave.me).await;
+
+    redis.kill().await;
+    wait_for_readiness(&a, 503).await;
+    wait_for_readiness(&b, 503).await;
+    let (status, body) = http_get(&a, "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("degraded"), "{body}");
+
+    bob.send(r#"{"type":"typing"}"#).await;
+    assert_eq!(next_of(&mut alice, "typing").await["from"], bob.me.as_str());
+    alice.send(r#"{"type":"action","action":"TLE"}"#).await;
+    let during = next_of(&mut bob, "action").await;
+    assert_eq!(during["action"], "TLE", "the room on one instance works");
+    assert!(metric(&metrics(&a).await, "battle_backplane_publish_errors_total") >= 2);
+    assert_eq!(metric(&metrics(&a).await, "battle_backplane_up"), 0);
+
+    redis.restart().await;
+    wait_for_readiness(&a, 200).await;
+    wait_for_readiness(&b, 200).await;
+    let text = metrics(&a).await;
+    assert_eq!(metric(&text, "battle_backplane_reconnects_total"), 1);
+    assert_eq!(metric(&text, "battle_backplane_up"), 1);
+
+    let snapshot = next_of(&mut bob, "snapshot").await;
+    assert!(snapshot["seq"].as_u64().unwrap() > during["seq"].as_u64().unwrap());
+    let alice_state = snapshot["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == alice.me.as_str())
+        .cloned()
+        .expect("alice is still in the room");
+    assert_eq!(
+        alice_state["lastAction"], "TLE",
+        "what happened in the outage"
+    );
+
+    carol.send(r#"{"type":"action","action":"MLE"}"#).await;
+    let across = next_of(&mut dave, "action").await;
+    assert_eq!(across["action"], "MLE", "delivery across instances resumed");
+    assert_eq!(across["from"], carol.me.as_str());
+    dave.send(r#"{"type":"action","action":"AC"}"#).await;
+    let frames = actions_until(&mut carol, &[&dave.me], "AC").await;
+    let mines: Vec<&Value> = frames
+        .iter()
+        .filter(|f| f["from"] == carol.me.as_str())
+        .collect();
+    assert_eq!(
+        mines.len(),
+        1,
+        "carol's own action came back once: {frames:?}"
+    );
+    let late = Player::join_path(&b, "/ws/battle/split/?role=spectator").await;
+    assert_eq!(
+        late.welcome["members"].as_array().unwrap().len(),
+        3,
+        "both players were seated again in the restarted redis: {}",
+        late.welcome
+    );
+}
+
+#[tokio::test]
+async fn an_instance_started_before_redis_is_degraded_until_redis_is_up() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let server = spawn_app_with(|config| config.redis_url = Some(url)).await;
+    let (status, body) = http_get(&server, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    let mut refused = Player::connect(&server, "/ws/battle/early/").await;
+    let close = Player::closed_stream(&mut refused).await;
+    assert_eq!(u16::from(close.code), 1001, "try again later");
+
+    let _redis = RedisServer::start_on(port).await;
+    wait_for_readiness(&server, 200).await;
+    Player::pair(&server, "early").await;
+}
+
+#[tokio::test]
+async fn a_judges_verdict_reaches_pages_on_every_instance() {
+    const SECRET: &str = "judge-secret-0123456789";
+    let redis = RedisServer::start().await;
+    let judge = |config: &mut battle_status::server::config::Config| {
+        config.publish_secret = Some(Secret::new(SECRET).unwrap());
+    };
+    let a = spawn_on_redis_with(&redis, judge).await;
+    let b = spawn_on_redis_with(&redis, judge).await;
+    let mut alice = Player::join_path(&a, &as_player("duel", ALICE_KEY)).await;
+    let mut bob = Player::join(&b, "duel").await;
+    alice.expect_presence("join", &bob.me).await;
+
+    let post = |body: String| {
+        let bearer = format!("Bearer {SECRET}");
+        let b = &b;
+        async move {
+            http_request(
+                b,
+                "POST",
+                "/api/battles/duel/events",
+                &[
+                    ("authorization", &bearer),
+                    ("content-type", "application/json"),
+                ],
+                &body,
+            )
+            .await
+        }
+    };
+    let (status, response) = post(format!(r#"{{"player":"{BOB_KEY}","action":"AC"}}"#)).await;
+    assert_eq!(status, 404, "nobody holds that key: {response}");
+    let (status, response) = post(format!(
+        r#"{{"player":"{ALICE_KEY}","action":"FAILED_TC7"}}"#
+    ))
+    .await;
+    assert_eq!(status, 202, "{response}");
+    let alice_id = alice.me.clone();
+    for player in [&mut alice, &mut bob] {
+        let verdict = next_of(player, "action").await;
+        assert_eq!(verdict["action"], "FAILED_TC7");
+        assert_eq!(verdict["from"], alice_id.as_str());
+        assert_eq!(verdict["judge"], true);
+    }
+}
