@@ -1,6 +1,7 @@
-//! Several instances sharing rooms through a private Redis server: frames,
-//! presence and snapshots across instances, a Redis outage, and the judge's
-//! verdicts. Every instance is the real server on port 0.
+//! Several instances sharing rooms, through a private Redis server and
+//! through one in-process bus: frames, presence and snapshots across
+//! instances, a Redis outage, and the judge's verdicts. Every instance is
+//! the real server on port 0.
 
 mod support;
 
@@ -9,8 +10,8 @@ use std::num::NonZeroU32;
 use battle_status::server::token::Secret;
 use serde_json::Value;
 use support::{
-    http_get, http_request, spawn_app_with, spawn_on_redis, spawn_on_redis_with,
-    wait_for_readiness, Player, RedisServer, TestServer,
+    http_get, http_request, spawn_app_with, spawn_on_redis, wait_for_readiness, Fleet, Player,
+    RedisServer, TestServer,
 };
 
 const ALICE_KEY: &str = "alice-tab-key-0001";
@@ -56,12 +57,20 @@ async fn metrics(server: &TestServer) -> String {
 }
 
 #[tokio::test]
-async fn players_on_three_instances_share_a_room() {
-    let redis = RedisServer::start().await;
+async fn players_on_three_instances_share_a_room_over_redis() {
+    players_on_three_instances_share_a_room(Fleet::redis().await).await;
+}
+
+#[tokio::test]
+async fn players_on_three_instances_share_a_room_in_process() {
+    players_on_three_instances_share_a_room(Fleet::in_process()).await;
+}
+
+async fn players_on_three_instances_share_a_room(fleet: Fleet) {
     let (a, b, c) = (
-        spawn_on_redis(&redis).await,
-        spawn_on_redis(&redis).await,
-        spawn_on_redis(&redis).await,
+        fleet.spawn().await,
+        fleet.spawn().await,
+        fleet.spawn().await,
     );
     let mut alice = Player::join_path(&a, &as_player("duel", ALICE_KEY)).await;
     let mut bob = Player::join_path(&b, &as_player("duel", BOB_KEY)).await;
@@ -111,14 +120,22 @@ async fn players_on_three_instances_share_a_room() {
 }
 
 #[tokio::test]
-async fn across_instances_no_frame_arrives_twice_and_each_senders_order_is_kept() {
-    let redis = RedisServer::start().await;
+async fn over_redis_no_frame_arrives_twice_and_each_senders_order_is_kept() {
+    no_frame_arrives_twice_and_each_senders_order_is_kept(Fleet::redis().await).await;
+}
+
+#[tokio::test]
+async fn in_process_no_frame_arrives_twice_and_each_senders_order_is_kept() {
+    no_frame_arrives_twice_and_each_senders_order_is_kept(Fleet::in_process()).await;
+}
+
+async fn no_frame_arrives_twice_and_each_senders_order_is_kept(fleet: Fleet) {
     let fast = |config: &mut battle_status::server::config::Config| {
         config.rates.actions_per_sec = NonZeroU32::new(1_000).unwrap();
         config.rates.actions_burst = NonZeroU32::new(1_000).unwrap();
     };
-    let a = spawn_on_redis_with(&redis, fast).await;
-    let b = spawn_on_redis_with(&redis, fast).await;
+    let a = fleet.spawn_with(fast).await;
+    let b = fleet.spawn_with(fast).await;
     let mut alice = Player::join(&a, "order").await;
     let mut bob = Player::join(&b, "order").await;
     alice.expect_presence("join", &bob.me).await;
@@ -240,14 +257,22 @@ async fn an_instance_started_before_redis_is_degraded_until_redis_is_up() {
 }
 
 #[tokio::test]
-async fn a_judges_verdict_reaches_pages_on_every_instance() {
+async fn over_redis_a_judges_verdict_reaches_pages_on_every_instance() {
+    a_judges_verdict_reaches_pages_on_every_instance(Fleet::redis().await).await;
+}
+
+#[tokio::test]
+async fn in_process_a_judges_verdict_reaches_pages_on_every_instance() {
+    a_judges_verdict_reaches_pages_on_every_instance(Fleet::in_process()).await;
+}
+
+async fn a_judges_verdict_reaches_pages_on_every_instance(fleet: Fleet) {
     const SECRET: &str = "judge-secret-0123456789";
-    let redis = RedisServer::start().await;
     let judge = |config: &mut battle_status::server::config::Config| {
         config.publish_secret = Some(Secret::new(SECRET).unwrap());
     };
-    let a = spawn_on_redis_with(&redis, judge).await;
-    let b = spawn_on_redis_with(&redis, judge).await;
+    let a = fleet.spawn_with(judge).await;
+    let b = fleet.spawn_with(judge).await;
     let mut alice = Player::join_path(&a, &as_player("duel", ALICE_KEY)).await;
     let mut bob = Player::join(&b, "duel").await;
     alice.expect_presence("join", &bob.me).await;

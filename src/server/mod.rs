@@ -95,7 +95,18 @@ pub struct Server {
 impl Server {
     /// Binds `config.addr` and builds the routes; pages and assets come
     /// from the site described by `leptos`.
-    pub async fn bind(config: Config, mut leptos: LeptosOptions) -> Result<Self, ServerError> {
+    pub async fn bind(config: Config, leptos: LeptosOptions) -> Result<Self, ServerError> {
+        Self::bind_on(config, leptos, &MemoryBus::new()).await
+    }
+
+    /// Like [`bind`](Self::bind), but without a Redis URL the rooms are
+    /// shared with every server bound on the same `bus`: several instances
+    /// in one process, as tests and benchmarks run them.
+    pub async fn bind_on(
+        config: Config,
+        mut leptos: LeptosOptions,
+        bus: &MemoryBus,
+    ) -> Result<Self, ServerError> {
         let bind_error = |source| ServerError::Bind {
             addr: config.addr,
             source,
@@ -111,7 +122,7 @@ impl Server {
             }
             None => {
                 stats.set_backplane_up(true);
-                AnyBackplane::Memory(MemoryBus::new().node())
+                AnyBackplane::Memory(bus.node())
             }
         };
         let hub = Hub::new(

@@ -5,7 +5,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use battle_status::server::{config::Config, stats::Stats, Server};
+use battle_status::server::{backplane::MemoryBus, config::Config, stats::Stats, Server};
 use futures_util::{SinkExt, StreamExt};
 use leptos::config::LeptosOptions;
 use serde_json::Value;
@@ -61,13 +61,19 @@ pub async fn spawn_app() -> TestServer {
 
 /// The server on port 0, with `configure` applied to the defaults.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+    spawn_app_on(&MemoryBus::new(), configure).await
+}
+
+/// The server on port 0, sharing rooms with every server spawned on `bus`
+/// (unless `configure` sets a Redis URL).
+pub async fn spawn_app_on(bus: &MemoryBus, configure: impl FnOnce(&mut Config)) -> TestServer {
     let leptos = LeptosOptions::builder()
         .output_name("battle-status")
         .site_root("target/site")
         .build();
     let mut config = Config::new("127.0.0.1:0".parse().unwrap());
     configure(&mut config);
-    let server = Server::bind(config, leptos)
+    let server = Server::bind_on(config, leptos, bus)
         .await
         .expect("the server binds port 0");
     let addr = server.local_addr();
@@ -415,3 +421,33 @@ pub async fn wait_for_readiness(server: &TestServer, status: u16) {
 /// Longest wait for an instance to notice Redis went away or came back:
 /// its reconnection backoff is capped at 2 s.
 pub const LINK_PATIENCE: Duration = Duration::from_secs(15);
+
+/// Several instances sharing rooms: through one in-process bus, or through
+/// a private Redis server.
+pub enum Fleet {
+    InProcess(MemoryBus),
+    Redis(RedisServer),
+}
+
+impl Fleet {
+    pub fn in_process() -> Self {
+        Self::InProcess(MemoryBus::new())
+    }
+
+    pub async fn redis() -> Self {
+        Self::Redis(RedisServer::start().await)
+    }
+
+    /// One more instance, ready.
+    pub async fn spawn(&self) -> TestServer {
+        self.spawn_with(|_| {}).await
+    }
+
+    /// One more instance with `configure` applied to the defaults, ready.
+    pub async fn spawn_with(&self, configure: impl FnOnce(&mut Config)) -> TestServer {
+        match self {
+            Self::InProcess(bus) => spawn_app_on(bus, configure).await,
+            Self::Redis(redis) => spawn_on_redis_with(redis, configure).await,
+        }
+    }
+}
