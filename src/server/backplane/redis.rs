@@ -26,7 +26,9 @@
 //! disconnections are queued, and joins and verdicts are refused. When the
 //! link is back, the task resubscribes, replays the queue, seats this
 //! instance's members again if Redis lost them, writes what was remembered,
-//! sends every local member a fresh snapshot, and only then reports ready.
+//! publishes a fresh snapshot to each of its rooms (so members on other
+//! instances learn what happened here meanwhile), and only then reports
+//! ready.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -79,16 +81,18 @@ const MAX_ATTEMPTS: usize = 32;
 /// instance changed the roster first.
 const COMMIT: &str = r"
 -- KEYS[1] room; ARGV: version read, roster JSON ('' deletes the room),
--- TTL ms, channel, lowest seq to continue from, n fields to delete, the
--- fields, then messages ('r|...' as they are, others numbered).
+-- TTL ms, channel, lowest seq to continue from, seq read ('' if it may
+-- have moved), n fields to delete, the fields, then messages ('r|...' as
+-- they are, others numbered).
 local v = redis.call('HGET', KEYS[1], 'v') or ''
 if v ~= ARGV[1] then return -1 end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+if ARGV[6] ~= '' and tonumber(ARGV[6]) ~= seq then return -1 end
 local floor = tonumber(ARGV[5])
 if floor > seq then seq = floor end
-local n = tonumber(ARGV[6])
-for i = 7, 6 + n do redis.call('HDEL', KEYS[1], ARGV[i]) end
-for i = 7 + n, #ARGV do
+local n = tonumber(ARGV[7])
+for i = 8, 7 + n do redis.call('HDEL', KEYS[1], ARGV[i]) end
+for i = 8 + n, #ARGV do
   local m = ARGV[i]
   if string.sub(m, 1, 2) == 'r|' then
     redis.call('PUBLISH', ARGV[4], m)
@@ -182,6 +186,9 @@ struct Told {
     presence: Vec<(PresenceEvent, MemberRef)>,
     /// Hash fields that no longer hold anything true.
     forget: Vec<String>,
+    /// Send every member the room as it is after the change, at this time:
+    /// the change commits only if no frame came in between.
+    snapshot_at: Option<u64>,
 }
 
 impl Told {
@@ -198,7 +205,10 @@ impl Told {
     }
 
     fn is_empty(&self) -> bool {
-        self.replaced.is_empty() && self.presence.is_empty() && self.forget.is_empty()
+        self.replaced.is_empty()
+            && self.presence.is_empty()
+            && self.forget.is_empty()
+            && self.snapshot_at.is_none()
     }
 }
 
@@ -538,6 +548,11 @@ impl Shared {
                 .arg(self.room_ttl_ms)
                 .arg(key(room))
                 .arg(floor)
+                .arg(
+                    told.snapshot_at
+                        .map(|_| seq.to_string())
+                        .unwrap_or_default(),
+                )
                 .arg(told.forget.len())
                 .arg(&told.forget);
             for conn in &told.replaced {
@@ -545,6 +560,10 @@ impl Shared {
             }
             for (event, member) in told.presence {
                 invocation.arg(presence(event, member).to_json());
+            }
+            if let Some(now) = told.snapshot_at {
+                let members = roster.snapshot(now);
+                invocation.arg(ServerFrame::Snapshot(Snapshot { seq: 0, members }).to_json());
             }
             let seq: i64 = invocation
                 .invoke_async(&mut self.commands()?)
@@ -607,7 +626,8 @@ impl Shared {
     }
 
     /// After the link came back: replays the disconnections it missed, then
-    /// brings each local room up to date and sends its members a snapshot.
+    /// brings each local room up to date and sends the room (on every
+    /// instance) a snapshot.
     async fn resync(&self) -> Result<(), BackplaneError> {
         let now = self.clock.now();
         loop {
@@ -654,53 +674,48 @@ impl Shared {
             .cloned()
             .collect();
         let mut refused = Vec::new();
-        let ((), seq, roster) = self
-            .update(name, floor, |roster, told| {
-                refused.clear();
-                for member in roster.expire(now) {
-                    told.presence(PresenceEvent::Leave, member);
+        self.update(name, floor, |roster, told| {
+            refused.clear();
+            told.snapshot_at = Some(now);
+            for member in roster.expire(now) {
+                told.presence(PresenceEvent::Leave, member);
+            }
+            for seat in &seats {
+                if roster.holds(&seat.request.conn) {
+                    continue;
                 }
-                for seat in &seats {
-                    if roster.holds(&seat.request.conn) {
-                        continue;
-                    }
-                    let request = JoinRequest {
-                        new_id: seat.member.id.clone(),
-                        ..seat.request.clone()
-                    };
-                    match roster.join(request, &seat.limits) {
-                        Ok(back) => {
-                            told.replaced.extend(back.replaced);
-                            if let Some(event) = back.event {
-                                told.presence(event, back.member);
-                            }
+                let request = JoinRequest {
+                    new_id: seat.member.id.clone(),
+                    ..seat.request.clone()
+                };
+                match roster.join(request, &seat.limits) {
+                    Ok(back) => {
+                        told.replaced.extend(back.replaced);
+                        if let Some(event) = back.event {
+                            told.presence(event, back.member);
                         }
-                        Err(_) => refused.push(seat.request.conn.clone()),
                     }
+                    Err(_) => refused.push(seat.request.conn.clone()),
                 }
-                for (id, did) in &unpublished {
-                    if let Some(action) = did.action {
-                        roster.record(id, ClientEvent::Action(action), now);
-                        told.forget.push(format!("a:{id}"));
-                    }
-                    if let Some(at) = did.typing {
-                        roster.record(id, ClientEvent::Typing, at);
-                        told.forget.push(format!("t:{id}"));
-                    }
+            }
+            for (id, did) in &unpublished {
+                if let Some(action) = did.action {
+                    roster.record(id, ClientEvent::Action(action), now);
+                    told.forget.push(format!("a:{id}"));
                 }
-                Ok::<_, BackplaneError>(())
-            })
-            .await?;
+                if let Some(at) = did.typing {
+                    roster.record(id, ClientEvent::Typing, at);
+                    told.forget.push(format!("t:{id}"));
+                }
+            }
+            Ok::<_, BackplaneError>(())
+        })
+        .await?;
         local.log().unpublished.clear();
         for conn in refused {
             lock(&self.seats).remove(&conn);
             local.sink.deliver(&Delivery::Replaced { conn });
         }
-        let snapshot = ServerFrame::Snapshot(Snapshot {
-            seq,
-            members: roster.snapshot(now),
-        });
-        local.deliver(seq, snapshot);
         Ok(())
     }
 }
