@@ -10,12 +10,15 @@
 #
 # Scenarios: small (100 rooms x 2 at 1.25/s), large (9,000 rooms x 2 at
 # 1.25/s), search (highest sustainable rate, 50 rooms x 2), idle (RSS per
-# idle connection at 18,000 connections), page (transfer size of the page).
+# idle connection at 18,000 connections), fleet-small and fleet-search (as
+# small and search, on two instances sharing rooms through a private Redis,
+# each room's players on different instances; CPU and RSS are the sum of
+# both instances and Redis), page (transfer size of the page).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 export PATH="$HOME/.cargo/bin:$ROOT/tools/node_modules/.bin:$PATH"
 mkdir -p target/bench
 
@@ -23,58 +26,99 @@ cargo leptos build --release --precompress
 cargo build --release --features loadgen --bin loadgen
 LOADGEN=target/release/loadgen
 
-server_pid=""
+# Instances started for the current scenario, and Redis if it has one.
+pids=()
+redis_pid=""
+addrs=""
+
+# start_server [ENV=VALUE...]: starts one more instance on a free port with
+# the limits lifted, waits until it is ready, and adds its address to $addrs.
 start_server() {
-  LEPTOS_SITE_ROOT=target/site RUST_LOG=warn,battle_status::server=info NO_COLOR=1 \
+  local log="target/bench/server-${#pids[@]}.log" addr=""
+  env "$@" LEPTOS_SITE_ROOT=target/site RUST_LOG=warn,battle_status::server=info NO_COLOR=1 \
     target/release/battle-status --addr 127.0.0.1:0 \
       --max-connections-per-ip 100000 --connections-per-ip-per-sec 100000 --connections-per-ip-burst 100000 \
       --typing-per-sec 100000 --typing-burst 100000 --actions-per-sec 100000 --actions-burst 100000 \
       --excess-burst 100000 --queue-capacity 256 \
-      > target/bench/server.log 2>&1 &
-  server_pid=$!
+      > "$log" 2>&1 &
+  pids+=($!)
   for _ in $(seq 1 100); do
-    addr=$(grep -o 'listening on http://[0-9.:]*' target/bench/server.log | sed 's|listening on http://||' || true)
-    [ -n "$addr" ] && return
+    addr=$(grep -o 'listening on http://[0-9.:]*' "$log" | sed 's|listening on http://||' || true)
+    if [ -n "$addr" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/readyz")" = 200 ]; then
+      addrs="${addrs:+$addrs,}$addr"
+      return
+    fi
     sleep 0.1
   done
-  echo "the server did not start" >&2; exit 1
+  echo "the server did not become ready (see $log)" >&2; exit 1
 }
-stop_server() {
-  kill "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-}
-trap stop_server EXIT
 
+# start_redis: a private redis-server on a free port; sets $redis_url.
+start_redis() {
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no > target/bench/redis.log 2>&1 &
+  redis_pid=$!
+  redis_url="redis://127.0.0.1:$port/"
+  for _ in $(seq 1 100); do
+    grep -q 'Ready to accept connections' target/bench/redis.log && return
+    sleep 0.1
+  done
+  echo "redis-server did not start" >&2; exit 1
+}
+
+stop_servers() {
+  for pid in "${pids[@]}" $redis_pid; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  pids=()
+  redis_pid=""
+  addrs=""
+}
+trap stop_servers EXIT
+
+# scenario NAME INSTANCES LOADGEN-ARGS...: INSTANCES is 1 (rooms in
+# process), or "redis:N" (N instances sharing rooms through Redis, each
+# room's two players on different instances).
 scenario() {
-  local name=$1; shift
-  echo "== $name: loadgen $*"
-  start_server
-  "$LOADGEN" --addr "$addr" --server-pid "$server_pid" "$@" 2>&1 | grep -v '^\[shard' | tee "target/bench/$name.txt"
-  stop_server
+  local name=$1 instances=$2; shift 2
+  echo "== $name ($instances): loadgen $*"
+  case "$instances" in
+    redis:*)
+      start_redis
+      for _ in $(seq 1 "${instances#redis:}"); do start_server BATTLE_REDIS_URL="$redis_url"; done ;;
+    *) start_server ;;
+  esac
+  local watched
+  watched=$(IFS=,; echo "${pids[*]}${redis_pid:+,$redis_pid}")
+  "$LOADGEN" --addr "$addrs" --server-pid "$watched" "$@" 2>&1 | grep -v '^\[shard' | tee "target/bench/$name.txt"
+  stop_servers
 }
 
 page() {
   echo "== page: transfer size of the battle page and time to a live page"
-  bash scripts/setup.sh --test
   {
     for file in target/site/pkg/battle-status.wasm target/site/pkg/battle-status.js target/site/pkg/battle-status.css; do
       printf '%s: %s bytes raw, %s gzip, %s brotli (precompressed, as served)\n' "$(basename "$file")" \
         "$(wc -c < "$file")" "$(wc -c < "$file.gz")" "$(wc -c < "$file.br")"
     done
     start_server
-    node end2end/hydration.mjs "http://$addr"
-    stop_server
+    node end2end/hydration.mjs "http://$addrs"
+    stop_servers
   } | tee target/bench/page.txt
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(small large search idle page)
+[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search page)
 for name in "${want[@]}"; do
   case "$name" in
-    small) scenario small --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
-    large) scenario large --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 ;;
-    search) scenario search --rooms 50 --per-room 2 --rate 100 --duration 5 --search ;;
-    idle) scenario idle --rooms 9000 --per-room 2 --rate 0 --duration 1 --idle 5 --ramp 3000 ;;
+    small) scenario small 1 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
+    large) scenario large 1 --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 ;;
+    search) scenario search 1 --rooms 50 --per-room 2 --rate 100 --duration 5 --search ;;
+    idle) scenario idle 1 --rooms 9000 --per-room 2 --rate 0 --duration 1 --idle 5 --ramp 3000 ;;
+    fleet-small) scenario fleet-small redis:2 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
+    fleet-search) scenario fleet-search redis:2 --rooms 50 --per-room 2 --rate 100 --duration 5 --search ;;
     page) page ;;
     *) echo "unknown scenario $name" >&2; exit 2 ;;
   esac

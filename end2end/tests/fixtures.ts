@@ -1,5 +1,6 @@
 import { test as base, expect, type Browser, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -71,6 +72,69 @@ export class Server {
     this.child.kill('SIGTERM');
     await exited;
   }
+}
+
+/** A free TCP port of 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** A private redis-server (installed by scripts/setup.sh --test) on a free port, without persistence. */
+export class Redis {
+  private constructor(
+    private child: ChildProcess,
+    readonly port: number,
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}/`;
+  }
+
+  /** Starts one on `port` (a free one by default) and waits until it accepts connections. */
+  static async start(port?: number): Promise<Redis> {
+    const chosen = port ?? (await freePort());
+    const child = spawn('redis-server', ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      let output = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('Ready to accept connections')) resolve();
+      });
+      child.on('error', reject);
+      child.on('exit', (code) => reject(new Error(`redis-server exited (${code}):\n${output}`)));
+    });
+    return new Redis(child, chosen);
+  }
+
+  /** Kills it as a crash would (SIGKILL). */
+  async kill(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Starts it again on the same port, empty. */
+  async restart(): Promise<void> {
+    await this.kill();
+    this.child = (await Redis.start(this.port)).child;
+  }
+}
+
+/** Waits until the server's /readyz answers `status`. */
+export async function readiness(server: Server, status: number): Promise<void> {
+  await expect
+    .poll(async () => (await fetch(`${server.url}/readyz`)).status, { timeout: 15_000 })
+    .toBe(status);
 }
 
 /** Errors the page logged or threw, collected from its first moment. */

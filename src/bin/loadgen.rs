@@ -55,9 +55,11 @@ const LATE: Duration = Duration::from_millis(10);
     about = "Load generator for the battle-status relay (loopback only)"
 )]
 struct Args {
-    /// The server, on a loopback address.
-    #[arg(long, default_value = "127.0.0.1:3000")]
-    addr: SocketAddr,
+    /// The server, on a loopback address; several (comma-separated) for
+    /// instances sharing rooms: a room's members go round-robin over them,
+    /// so its two players are on different instances.
+    #[arg(long, default_value = "127.0.0.1:3000", value_delimiter = ',')]
+    addr: Vec<SocketAddr>,
     /// Rooms.
     #[arg(long, default_value_t = 100)]
     rooms: usize,
@@ -79,9 +81,10 @@ struct Args {
     /// Processes to spread the connections over (0: one per 8,000).
     #[arg(long, default_value_t = 0)]
     processes: usize,
-    /// PID of the server, to report its RSS and CPU.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// PID of the server, to report its RSS and CPU; several
+    /// (comma-separated) are added up.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Seconds to stay connected and idle before sending, to measure the
     /// server's memory per idle connection.
     #[arg(long, default_value_t = 2)]
@@ -152,8 +155,21 @@ struct Probe<'a> {
     ts: Option<u64>,
 }
 
+/// RSS of the processes, in KiB; `None` if there are none.
+fn rss_kib(pids: &[u32]) -> Option<u64> {
+    let _ = pids.first()?;
+    pids.iter().map(|&pid| process_rss_kib(pid)).sum()
+}
+
+/// CPU time (user + system) of the processes, in clock ticks; `None` if
+/// there are none.
+fn cpu_ticks(pids: &[u32]) -> Option<u64> {
+    let _ = pids.first()?;
+    pids.iter().map(|&pid| process_cpu_ticks(pid)).sum()
+}
+
 /// RSS of a process, in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
+fn process_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -165,7 +181,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// CPU time (user + system) of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
+fn process_cpu_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
@@ -223,11 +239,10 @@ async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome {
     for room in &rooms {
         for member in 0..args.per_room {
             let role = if member < 2 { "player" } else { "spectator" };
-            let url = format!(
-                "ws://{}/ws/battle/lg-{run_id}-{room}/?role={role}",
-                args.addr
-            );
+            let addr = args.addr[usize::try_from(member).unwrap_or(0) % args.addr.len()];
+            let url = format!("ws://{addr}/ws/battle/lg-{run_id}-{room}/?role={role}");
             tasks.spawn(client(
+                addr,
                 url,
                 args.clone(),
                 rate,
@@ -242,7 +257,7 @@ async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome {
         }
     }
     connected.wait().await;
-    let rss_idle = args.server_pid.and_then(rss_kib);
+    let rss_idle = rss_kib(&args.server_pid);
     if shards == 1 {
         eprintln!(
             "connected: {} ok, {} failed",
@@ -297,6 +312,7 @@ async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome {
 /// until the end.
 #[allow(clippy::too_many_arguments)]
 async fn client(
+    addr: SocketAddr,
     url: String,
     args: Args,
     rate: f64,
@@ -310,10 +326,10 @@ async fn client(
     let begin = Instant::now();
     let socket = async {
         let tcp = TcpSocket::new_v4().ok()?;
-        let stream = tcp.connect(args.addr).await.ok()?;
+        let stream = tcp.connect(addr).await.ok()?;
         stream.set_nodelay(true).ok()?;
         let mut request = url.into_client_request().ok()?;
-        let origin = format!("http://{}", args.addr).parse().ok()?;
+        let origin = format!("http://{addr}").parse().ok()?;
         request.headers_mut().insert("origin", origin);
         let config = WebSocketConfig::default()
             .read_buffer_size(4096)
@@ -561,7 +577,7 @@ fn run_processes(shards: usize) -> Vec<Outcome> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if !args.addr.ip().is_loopback() {
+    if !args.addr.iter().all(|addr| addr.ip().is_loopback()) {
         eprintln!("loadgen: only loopback addresses are targets");
         return ExitCode::FAILURE;
     }
@@ -589,7 +605,7 @@ fn main() -> ExitCode {
     if args.search {
         return search(&args, &runtime);
     }
-    let cpu_start = args.server_pid.and_then(cpu_ticks);
+    let cpu_start = cpu_ticks(&args.server_pid);
     let wall = Instant::now();
     let outcomes = if shards == 1 {
         vec![runtime.block_on(run(&args, 0, 1, args.rate))]
@@ -597,7 +613,7 @@ fn main() -> ExitCode {
         run_processes(shards)
     };
     let cpu = cpu_usage(&args, cpu_start, wall);
-    let rss_end = args.server_pid.and_then(rss_kib);
+    let rss_end = rss_kib(&args.server_pid);
     let summary = report(&outcomes, &args, args.rate, cpu, rss_end);
     if args.json {
         println!("{}", serde_json::to_string(&summary).expect("serialisable"));
@@ -607,7 +623,7 @@ fn main() -> ExitCode {
 
 /// Server CPU over the whole run, in % of one core.
 fn cpu_usage(args: &Args, start: Option<u64>, wall: Instant) -> Option<f64> {
-    let ticks = args.server_pid.and_then(cpu_ticks)?.checked_sub(start?)?;
+    let ticks = cpu_ticks(&args.server_pid)?.checked_sub(start?)?;
     // Linux reports CPU time in ticks of 1/100 s.
     Some(ticks as f64 / wall.elapsed().as_secs_f64())
 }
@@ -621,17 +637,11 @@ fn search(args: &Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
     let mut best = None;
     for _ in 0..12 {
         eprintln!("\n== trying {rate:.1} frames/s per player");
-        let cpu_start = args.server_pid.and_then(cpu_ticks);
+        let cpu_start = cpu_ticks(&args.server_pid);
         let wall = Instant::now();
         let outcome = runtime.block_on(run(args, 0, 1, rate));
         let cpu = cpu_usage(args, cpu_start, wall);
-        let summary = report(
-            &[outcome],
-            args,
-            rate,
-            cpu,
-            args.server_pid.and_then(rss_kib),
-        );
+        let summary = report(&[outcome], args, rate, cpu, rss_kib(&args.server_pid));
         if sustainable(&summary) {
             good = rate;
             best = Some(summary);

@@ -1,0 +1,40 @@
+import { randomUUID } from 'node:crypto';
+import { expect, newPlayer, openBattle, readiness, Redis, Server, test } from './fixtures';
+
+// Two instances of the server sharing rooms through a private Redis; each
+// player's page is served by (and connected to) a different instance.
+test('players on two instances see each other, through a Redis restart', async ({ browser }) => {
+  const redis = await Redis.start();
+  const instances = [
+    await Server.start({ BATTLE_REDIS_URL: redis.url }),
+    await Server.start({ BATTLE_REDIS_URL: redis.url }),
+  ];
+  try {
+    await Promise.all(instances.map((instance) => readiness(instance, 200)));
+    const room = randomUUID();
+    const alice = await newPlayer(browser);
+    const bob = await newPlayer(browser);
+    await openBattle(alice, `${instances[0].url}/battle/${room}`);
+    await openBattle(bob, `${instances[1].url}/battle/${room}`);
+    await expect(alice.locator('#opponentStatus')).toHaveText('Thinking');
+
+    await bob.locator('#editor').pressSequentially('fn main() {}');
+    await expect(alice.locator('#opponentStatus')).toHaveText('Typing...');
+    await alice.getByRole('button', { name: 'Run' }).click();
+    await expect(bob.locator('#opponentStatus')).toHaveText('Running code');
+
+    await redis.kill();
+    await Promise.all(instances.map((instance) => readiness(instance, 503)));
+    await alice.getByRole('button', { name: 'Submit' }).click();
+    await expect(alice.locator('#connectionState'), 'the sockets stay up').toHaveText('Live');
+
+    await redis.restart();
+    await Promise.all(instances.map((instance) => readiness(instance, 200)));
+    await expect(bob.locator('#opponentStatus'), "what happened during the outage").toHaveText('Submitted code');
+    await bob.getByRole('button', { name: 'Submit' }).click();
+    await expect(alice.locator('#opponentStatus')).toHaveText('Submitted code');
+  } finally {
+    await Promise.all(instances.map((instance) => instance.stop()));
+    await redis.kill();
+  }
+});
