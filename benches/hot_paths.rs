@@ -53,6 +53,7 @@ fn room_fan_out(bencher: Bencher, members: usize) {
             grace_ms: 10_000,
         },
         Clock::new(),
+        tokio_util::task::TaskTracker::new(),
     );
     let room = RoomName::parse("bench").expect("a room");
     let memberships: Vec<_> = (0..members)

@@ -10,8 +10,8 @@ use std::num::NonZeroU32;
 use battle_status::server::token::Secret;
 use serde_json::Value;
 use support::{
-    http_get, http_request, spawn_app_with, spawn_on_redis, wait_for_readiness, Fleet, Player,
-    RedisServer, TestServer,
+    http_get, http_request, spawn_app_with, spawn_isolated, spawn_on_redis, spawn_on_redis_with,
+    wait_for_readiness, Fleet, Player, RedisServer, TestServer,
 };
 
 const ALICE_KEY: &str = "alice-tab-key-0001";
@@ -320,4 +320,92 @@ async fn a_judges_verdict_reaches_pages_on_every_instance(fleet: Fleet) {
         assert_eq!(verdict["from"], alice_id.as_str());
         assert_eq!(verdict["judge"], true);
     }
+}
+
+#[tokio::test]
+async fn the_seat_of_a_player_whose_instance_shut_down_is_freed_by_another_instance() {
+    let redis = RedisServer::start().await;
+    // Longer than instance b takes to shut down, so that its own timer dies
+    // with it.
+    let short_grace = |config: &mut battle_status::server::config::Config| config.grace_ms = 1_500;
+    let a = spawn_on_redis_with(&redis, short_grace).await;
+    let url = redis.url();
+    let mut b = spawn_isolated(|config| {
+        short_grace(config);
+        config.redis_url = Some(url);
+    })
+    .await;
+    wait_for_readiness(&b, 200).await;
+    let mut alice = Player::join(&a, "deploy").await;
+    let mut bob = Player::join(&b, "deploy").await;
+    alice.expect_presence("join", &bob.me).await;
+
+    let ((), close) = tokio::join!(b.shut_down(), bob.closed_and_answered());
+    let close = close.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1001);
+    alice.expect_presence("reconnecting", &bob.me).await;
+    alice.expect_presence("leave", &bob.me).await;
+}
+
+/// Redis's answer to a command, as a list of strings.
+async fn redis_query(redis: &RedisServer, args: &[&str]) -> redis::Value {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let mut command = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        command.arg(*arg);
+    }
+    command.query_async(&mut connection).await.unwrap()
+}
+
+/// The rooms some instance is subscribed to, sorted.
+async fn subscribed_rooms(redis: &RedisServer) -> Vec<String> {
+    let channels: Vec<String> =
+        redis::from_redis_value(redis_query(redis, &["PUBSUB", "CHANNELS"]).await).unwrap();
+    let mut rooms: Vec<String> = channels
+        .into_iter()
+        .filter_map(|c| c.strip_prefix("battle:room:").map(str::to_owned))
+        .collect();
+    rooms.sort();
+    rooms
+}
+
+#[tokio::test]
+async fn each_instance_has_one_subscriber_connection_for_the_rooms_it_serves() {
+    let redis = RedisServer::start().await;
+    let a = spawn_on_redis(&redis).await;
+    let b = spawn_on_redis(&redis).await;
+    let mut players = Vec::new();
+    for room in ["r1", "r2", "r3"] {
+        players.push(Player::join(&a, room).await);
+    }
+    let on_b = Player::join(&b, "r1").await;
+    assert_eq!(subscribed_rooms(&redis).await, ["r1", "r2", "r3"]);
+    let clients: String =
+        redis::from_redis_value(redis_query(&redis, &["CLIENT", "LIST"]).await).unwrap();
+    let subscribers: Vec<&str> = clients
+        .lines()
+        .filter(|line| !line.contains(" sub=0 "))
+        .collect();
+    assert_eq!(subscribers.len(), 2, "one per instance: {clients}");
+    assert!(
+        subscribers.iter().any(|line| line.contains(" sub=3 ")),
+        "{clients}"
+    );
+
+    players.remove(1).close(1000).await;
+    on_b.close(1000).await;
+    let r1_subscribers = || async {
+        let answer = redis_query(&redis, &["PUBSUB", "NUMSUB", "battle:room:r1"]).await;
+        let (_, count): (String, u64) = redis::from_redis_value(answer).unwrap();
+        count
+    };
+    let unsubscribed = async {
+        while subscribed_rooms(&redis).await != ["r1", "r3"] || r1_subscribers().await != 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(support::PATIENCE, unsubscribed)
+        .await
+        .expect("an instance unsubscribes from a room once nobody is in it there");
 }

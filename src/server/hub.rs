@@ -16,6 +16,7 @@ use std::{
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::{sync::Notify, time::Instant};
+use tokio_util::task::TaskTracker;
 use tracing::warn;
 
 use super::{
@@ -297,6 +298,7 @@ pub struct Hub {
     queue_capacity: usize,
     limits: Limits,
     clock: Clock,
+    tasks: TaskTracker,
 }
 
 /// A connection's seat in a room. Dropping it leaves the room.
@@ -319,14 +321,18 @@ impl Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        if tokio::runtime::Handle::try_current().is_err() {
             return;
-        };
+        }
         let hub = self.attachment.hub.clone();
         let room = self.attachment.room.clone();
         let conn = self.attachment.conn.clone();
         let clean = self.clean;
-        runtime.spawn(async move { hub.disconnect(room, conn, clean).await });
+        // Tracked: a shutting-down server waits until the room was told.
+        self.attachment
+            .hub
+            .tasks
+            .spawn(async move { hub.disconnect(room, conn, clean).await });
     }
 }
 
@@ -346,13 +352,16 @@ impl Drop for Attachment {
 
 impl Hub {
     /// A hub whose rooms meet other nodes' through `backplane`, with each
-    /// connection's mailbox holding `queue_capacity` frames.
+    /// connection's mailbox holding `queue_capacity` frames. Telling a room
+    /// that a connection ended is a task of `tasks`, which a server waits
+    /// for when it shuts down.
     pub fn new(
         backplane: AnyBackplane,
         stats: Arc<Stats>,
         queue_capacity: usize,
         limits: Limits,
         clock: Clock,
+        tasks: TaskTracker,
     ) -> Arc<Self> {
         Arc::new(Self {
             rooms: Mutex::default(),
@@ -361,6 +370,7 @@ impl Hub {
             queue_capacity: queue_capacity.max(1),
             limits,
             clock,
+            tasks,
         })
     }
 
@@ -460,7 +470,10 @@ impl Hub {
             .disconnect(&room, &conn, clean, self.limits, now)
             .await
         {
-            Ok(Some(deadline)) => self.expire_at(room, deadline).await,
+            Ok(Some(deadline)) => {
+                // Not tracked: shutting down does not wait for grace periods.
+                tokio::spawn(async move { self.expire_at(room, deadline).await });
+            }
             Ok(None) => {}
             Err(error) => warn!(%room, %error, "seat not released"),
         }
@@ -505,6 +518,7 @@ mod tests {
             capacity,
             LIMITS,
             clock,
+            TaskTracker::new(),
         )
     }
 

@@ -49,10 +49,6 @@ use crate::app::{shell, App};
 /// descriptors), so that it neither spins nor stalls.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
-/// How long a room's state stays in Redis once no instance serves it (plus
-/// the grace period, so that a reconnecting member's seat outlives it).
-const ROOM_TTL: Duration = Duration::from_secs(60);
-
 /// What the HTTP handlers share.
 #[derive(Debug, Clone, FromRef)]
 pub struct AppState {
@@ -116,24 +112,28 @@ impl Server {
         let stats = Arc::new(Stats::default());
         let clock = Clock::new();
         let backplane = match &config.redis_url {
-            Some(url) => {
-                let room_ttl = ROOM_TTL + Duration::from_millis(config.grace_ms);
-                AnyBackplane::Redis(RedisBackplane::start(url, stats.clone(), clock, room_ttl)?)
-            }
+            Some(url) => AnyBackplane::Redis(RedisBackplane::start(
+                url,
+                stats.clone(),
+                clock,
+                Duration::from_millis(config.grace_ms),
+            )?),
             None => {
                 stats.set_backplane_up(true);
                 AnyBackplane::Memory(bus.node())
             }
         };
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
         let hub = Hub::new(
             backplane,
             stats.clone(),
             config.queue_capacity.into(),
             config.limits(),
             clock,
+            tasks.clone(),
         );
-        let shutdown = CancellationToken::new();
-        let tasks = TaskTracker::new();
+
         let state = AppState {
             leptos,
             judge: Judge {

@@ -37,6 +37,8 @@ pub struct TestServer {
     pub stats: Arc<Stats>,
     stop: Option<oneshot::Sender<()>>,
     running: Option<JoinHandle<()>>,
+    /// For a server on its own runtime: the thread that runs it.
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -50,6 +52,14 @@ impl TestServer {
                 .await
                 .expect("the server stops in time")
                 .expect("the server task does not panic");
+        }
+        if let Some(thread) = self.thread.take() {
+            let joined = tokio::task::spawn_blocking(move || thread.join());
+            tokio::time::timeout(PATIENCE, joined)
+                .await
+                .expect("the server stops in time")
+                .unwrap()
+                .expect("the server thread does not panic");
         }
     }
 }
@@ -67,10 +77,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestServer {
 /// The server on port 0, sharing rooms with every server spawned on `bus`
 /// (unless `configure` sets a Redis URL).
 pub async fn spawn_app_on(bus: &MemoryBus, configure: impl FnOnce(&mut Config)) -> TestServer {
-    let leptos = LeptosOptions::builder()
-        .output_name("battle-status")
-        .site_root("target/site")
-        .build();
+    let leptos = site();
     let mut config = Config::new("127.0.0.1:0".parse().unwrap());
     configure(&mut config);
     let server = Server::bind_on(config, leptos, bus)
@@ -87,7 +94,51 @@ pub async fn spawn_app_on(bus: &MemoryBus, configure: impl FnOnce(&mut Config)) 
         stats,
         stop: Some(stop),
         running: Some(running),
+        thread: None,
     }
+}
+
+/// The server on port 0 on a runtime and thread of its own, so that
+/// [`TestServer::shut_down`] ends every task it started, as the end of its
+/// process would.
+pub async fn spawn_isolated(configure: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap());
+    configure(&mut config);
+    let (bound, is_bound) = oneshot::channel();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            let server = Server::bind(config, site())
+                .await
+                .expect("the server binds port 0");
+            let _ = bound.send((server.local_addr(), server.stats()));
+            server
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+    });
+    let (addr, stats) = is_bound.await.expect("the server starts");
+    TestServer {
+        addr,
+        stats,
+        stop: Some(stop),
+        running: None,
+        thread: Some(thread),
+    }
+}
+
+fn site() -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("battle-status")
+        .site_root("target/site")
+        .build()
 }
 
 /// A WebSocket client in a room, past the welcome frame.
@@ -234,6 +285,14 @@ impl Player {
                 return message;
             }
         }
+    }
+
+    /// The close frame that ends the connection, after any other frames;
+    /// then reads on until the socket ends, which answers the close.
+    pub async fn closed_and_answered(&mut self) -> Option<CloseFrame> {
+        let frame = self.closed().await;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, self.ws.next()).await {}
+        frame
     }
 
     /// The close frame that ends the connection, after any other frames.

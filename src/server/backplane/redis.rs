@@ -51,7 +51,7 @@ use tracing::{info, warn};
 use super::{numbered, presence, Backplane, BackplaneError, JoinError, Joined, VerdictError};
 use crate::{
     protocol::{
-        Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, PresenceEvent, RoomName,
+        Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, Presence, PresenceEvent, RoomName,
         ServerFrame, Snapshot,
     },
     server::{
@@ -62,6 +62,12 @@ use crate::{
     status::Backoff,
 };
 
+/// How long a room's state stays in Redis once no instance serves it (plus
+/// the grace period, so that a reconnecting member's seat outlives it).
+const ROOM_TTL: Duration = Duration::from_secs(60);
+/// How long after a grace period ran out an instance other than the one
+/// that started it frees the seat (if that one is gone).
+const GRACE_SLACK: Duration = Duration::from_secs(1);
 /// Prefix of every room's key and channel.
 const PREFIX: &str = "battle:room:";
 /// How long connecting to Redis may take.
@@ -291,6 +297,7 @@ struct Shared {
     stats: Arc<Stats>,
     clock: Clock,
     room_ttl_ms: u64,
+    grace_ms: u64,
     commit: Script,
     publish: Script,
 }
@@ -319,15 +326,16 @@ fn unavailable(error: &RedisError) -> BackplaneError {
 }
 
 impl RedisBackplane {
-    /// A backplane on the Redis server at `url`; starts the link task, which
-    /// connects (and reconnects) in the background. Room state in Redis
-    /// lives `room_ttl` after the last instance serving the room stopped.
+    /// A backplane on the Redis server at `url`, for rooms whose grace
+    /// period is `grace`; starts the link task, which connects (and
+    /// reconnects) in the background.
     pub fn start(
         url: &str,
         stats: Arc<Stats>,
         clock: Clock,
-        room_ttl: Duration,
+        grace: Duration,
     ) -> Result<Self, RedisError> {
+        let room_ttl = ROOM_TTL + grace;
         let shared = Arc::new(Shared {
             client: Client::open(url)?,
             commands: OnceLock::new(),
@@ -339,6 +347,7 @@ impl RedisBackplane {
             stats,
             clock,
             room_ttl_ms: u64::try_from(room_ttl.as_millis()).unwrap_or(u64::MAX),
+            grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
             commit: Script::new(COMMIT),
             publish: Script::new(PUBLISH),
         });
@@ -399,7 +408,11 @@ impl Shared {
 
     /// Subscribes, resynchronises, then relays messages until the link
     /// fails.
-    async fn serve(&self, pubsub: PubSub, linked_before: &mut bool) -> Result<(), BackplaneError> {
+    async fn serve(
+        self: &Arc<Self>,
+        pubsub: PubSub,
+        linked_before: &mut bool,
+    ) -> Result<(), BackplaneError> {
         let (mut sink, mut stream) = pubsub.split();
         let mut subscribed = HashSet::new();
         self.reconcile(&mut sink, &mut subscribed).await?;
@@ -471,7 +484,7 @@ impl Shared {
             .map_err(|e| unavailable(&e))
     }
 
-    fn dispatch(&self, message: &redis::Msg) {
+    fn dispatch(self: &Arc<Self>, message: &redis::Msg) {
         let channel = message.get_channel_name();
         let Some(room) = channel
             .strip_prefix(PREFIX)
@@ -484,13 +497,63 @@ impl Shared {
         };
         let text = std::str::from_utf8(message.get_payload_bytes()).unwrap_or_default();
         match Message::parse(text) {
-            Some(Message::Frame(seq, frame)) => local.deliver(seq, frame),
+            Some(Message::Frame(seq, frame)) => {
+                if let ServerFrame::Presence(Presence {
+                    event: PresenceEvent::Reconnecting,
+                    ..
+                }) = &frame
+                {
+                    tokio::spawn(self.clone().watch_grace(room));
+                }
+                local.deliver(seq, frame);
+            }
             Some(Message::Replaced(conn)) => {
                 lock(&self.seats).remove(&conn);
                 local.sink.deliver(&Delivery::Replaced { conn });
             }
             None => warn!(%room, "unreadable message on the room's channel"),
         }
+    }
+
+    /// Frees the seats of `room` whose grace period ran out, after the
+    /// instance that started it would have (it may be gone: shut down for a
+    /// deploy, say), for as long as members here can be told.
+    async fn watch_grace(self: Arc<Self>, room: RoomName) {
+        let slack = u64::try_from(GRACE_SLACK.as_millis()).unwrap_or(u64::MAX);
+        let mut deadline = self
+            .clock
+            .now()
+            .saturating_add(self.grace_ms)
+            .saturating_add(slack);
+        loop {
+            tokio::time::sleep_until(self.clock.instant(deadline)).await;
+            if !lock(&self.rooms).contains_key(&room) {
+                return;
+            }
+            let now = self.clock.now();
+            deadline = match self.expire(&room, now).await {
+                Ok(Some(next)) => next.saturating_add(slack),
+                Ok(None) => return,
+                Err(_) => now.saturating_add(slack),
+            };
+        }
+    }
+
+    /// Frees the seats of `room` whose grace period ran out by `now`; the
+    /// next deadline, if any.
+    async fn expire(&self, room: &RoomName, now: u64) -> Result<Option<u64>, BackplaneError> {
+        if !self.is_up() {
+            return Err(BackplaneError::Unavailable);
+        }
+        let (next, _, _) = self
+            .update(room, 0, |roster, told| {
+                for member in roster.expire(now) {
+                    told.presence(PresenceEvent::Leave, member);
+                }
+                Ok::<_, BackplaneError>(roster.poll_timeout())
+            })
+            .await?;
+        Ok(next)
     }
 
     fn commands(&self) -> Result<ConnectionManager, BackplaneError> {
@@ -843,19 +906,7 @@ impl Backplane for RedisBackplane {
     }
 
     async fn expire(&self, room: &RoomName, now: u64) -> Result<Option<u64>, BackplaneError> {
-        if !self.shared.is_up() {
-            return Err(BackplaneError::Unavailable);
-        }
-        let (next, _, _) = self
-            .shared
-            .update(room, 0, |roster, told| {
-                for member in roster.expire(now) {
-                    told.presence(PresenceEvent::Leave, member);
-                }
-                Ok::<_, BackplaneError>(roster.poll_timeout())
-            })
-            .await?;
-        Ok(next)
+        self.shared.expire(room, now).await
     }
 
     async fn publish(
