@@ -409,3 +409,33 @@ async fn each_instance_has_one_subscriber_connection_for_the_rooms_it_serves() {
         .await
         .expect("an instance unsubscribes from a room once nobody is in it there");
 }
+
+#[tokio::test]
+async fn the_players_of_a_crashed_instance_show_as_reconnecting_then_leave() {
+    let redis = RedisServer::start().await;
+    let quick = |config: &mut battle_status::server::config::Config| {
+        config.grace_ms = 300;
+        config.instance_ttl_ms = 600;
+    };
+    let a = spawn_on_redis_with(&redis, quick).await;
+    let url = redis.url();
+    let mut b = spawn_isolated(|config| {
+        quick(config);
+        config.redis_url = Some(url);
+    })
+    .await;
+    wait_for_readiness(&b, 200).await;
+    let mut alice = Player::join(&a, "crash").await;
+    let bob = Player::join(&b, "crash").await;
+    alice.expect_presence("join", &bob.me).await;
+
+    b.crash().await;
+    alice.expect_presence("reconnecting", &bob.me).await;
+    alice.expect_presence("leave", &bob.me).await;
+    let seats = Player::join_path(&a, "/ws/battle/crash/?role=spectator").await;
+    assert_eq!(
+        seats.welcome["members"].as_array().unwrap().len(),
+        2,
+        "bob's seat is free"
+    );
+}

@@ -78,6 +78,12 @@ pub struct Config {
     #[arg(long, env = "BATTLE_REDIS_URL", hide_env_values = true, value_parser = parse_redis_url)]
     pub redis_url: Option<String>,
 
+    /// With Redis: how long an instance that stopped saying it is alive
+    /// (it crashed) keeps its players' seats before they count as dropped
+    /// and enter the grace period, in ms.
+    #[arg(long, env = "BATTLE_INSTANCE_TTL_MS", default_value_t = 30_000)]
+    pub instance_ttl_ms: u64,
+
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "BATTLE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

@@ -117,6 +117,7 @@ impl Server {
                 stats.clone(),
                 clock,
                 Duration::from_millis(config.grace_ms),
+                Duration::from_millis(config.instance_ttl_ms),
             )?),
             None => {
                 stats.set_backplane_up(true);

@@ -218,9 +218,15 @@ impl Roster {
 
     /// True if connection `conn` holds a seat and is connected.
     pub fn holds(&self, conn: &str) -> bool {
+        self.connected().any(|held| held == conn)
+    }
+
+    /// The connections that hold a seat and are connected.
+    pub fn connected(&self) -> impl Iterator<Item = &str> {
         self.members
             .iter()
-            .any(|m| m.conn == conn && m.reconnecting_until.is_none())
+            .filter(|m| m.reconnecting_until.is_none())
+            .map(|m| m.conn.as_str())
     }
 
     /// True if nobody holds a seat, connected or not.

@@ -37,8 +37,10 @@ pub struct TestServer {
     pub stats: Arc<Stats>,
     stop: Option<oneshot::Sender<()>>,
     running: Option<JoinHandle<()>>,
-    /// For a server on its own runtime: the thread that runs it.
+    /// For a server on its own runtime: the thread that runs it, and the
+    /// way to end it at once.
     thread: Option<std::thread::JoinHandle<()>>,
+    crash: Option<oneshot::Sender<()>>,
 }
 
 impl TestServer {
@@ -53,6 +55,19 @@ impl TestServer {
                 .expect("the server stops in time")
                 .expect("the server task does not panic");
         }
+        self.join_thread().await;
+    }
+
+    /// Ends a server started by [`spawn_isolated`] as a crash would: every
+    /// task and socket it has is dropped where it stands.
+    pub async fn crash(&mut self) {
+        if let Some(crash) = self.crash.take() {
+            let _ = crash.send(());
+        }
+        self.join_thread().await;
+    }
+
+    async fn join_thread(&mut self) {
         if let Some(thread) = self.thread.take() {
             let joined = tokio::task::spawn_blocking(move || thread.join());
             tokio::time::timeout(PATIENCE, joined)
@@ -95,17 +110,19 @@ pub async fn spawn_app_on(bus: &MemoryBus, configure: impl FnOnce(&mut Config)) 
         stop: Some(stop),
         running: Some(running),
         thread: None,
+        crash: None,
     }
 }
 
 /// The server on port 0 on a runtime and thread of its own, so that
-/// [`TestServer::shut_down`] ends every task it started, as the end of its
-/// process would.
+/// [`TestServer::shut_down`] and [`TestServer::crash`] end every task it
+/// started, as the end of its process would.
 pub async fn spawn_isolated(configure: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = Config::new("127.0.0.1:0".parse().unwrap());
     configure(&mut config);
     let (bound, is_bound) = oneshot::channel();
     let (stop, stopped) = oneshot::channel::<()>();
+    let (crash, crashed) = oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -117,12 +134,15 @@ pub async fn spawn_isolated(configure: impl FnOnce(&mut Config)) -> TestServer {
                 .await
                 .expect("the server binds port 0");
             let _ = bound.send((server.local_addr(), server.stats()));
-            server
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await;
+            let running = server.run(async {
+                let _ = stopped.await;
+            });
+            tokio::select! {
+                () = running => {}
+                _ = crashed => {}
+            }
         });
+        // Dropping the runtime drops every task the server left.
     });
     let (addr, stats) = is_bound.await.expect("the server starts");
     TestServer {
@@ -131,6 +151,7 @@ pub async fn spawn_isolated(configure: impl FnOnce(&mut Config)) -> TestServer {
         stop: Some(stop),
         running: None,
         thread: Some(thread),
+        crash: Some(crash),
     }
 }
 

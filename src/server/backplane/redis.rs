@@ -56,7 +56,7 @@ use crate::{
     },
     server::{
         hub::{Clock, Delivery, LocalRoom},
-        roster::{JoinRequest, Limits, Roster},
+        roster::{JoinRequest, Limits, Refusal, Roster, Seat},
         stats::Stats,
     },
     status::Backoff,
@@ -88,8 +88,8 @@ const MAX_ATTEMPTS: usize = 32;
 const COMMIT: &str = r"
 -- KEYS[1] room; ARGV: version read, roster JSON ('' deletes the room),
 -- TTL ms, channel, lowest seq to continue from, seq read ('' if it may
--- have moved), n fields to delete, the fields, then messages ('r|...' as
--- they are, others numbered).
+-- have moved), n fields to delete, the fields, m fields to set, the
+-- field-value pairs, then messages ('r|...' as they are, others numbered).
 local v = redis.call('HGET', KEYS[1], 'v') or ''
 if v ~= ARGV[1] then return -1 end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
@@ -98,7 +98,10 @@ local floor = tonumber(ARGV[5])
 if floor > seq then seq = floor end
 local n = tonumber(ARGV[7])
 for i = 8, 7 + n do redis.call('HDEL', KEYS[1], ARGV[i]) end
-for i = 8 + n, #ARGV do
+local at = 8 + n
+local m = tonumber(ARGV[at])
+for i = at + 1, at + 2 * m, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = at + 1 + 2 * m, #ARGV do
   local m = ARGV[i]
   if string.sub(m, 1, 2) == 'r|' then
     redis.call('PUBLISH', ARGV[4], m)
@@ -192,6 +195,8 @@ struct Told {
     presence: Vec<(PresenceEvent, MemberRef)>,
     /// Hash fields that no longer hold anything true.
     forget: Vec<String>,
+    /// Connections that took a seat, with the instance they are on.
+    owners: Vec<(String, String)>,
     /// Send every member the room as it is after the change, at this time:
     /// the change commits only if no frame came in between.
     snapshot_at: Option<u64>,
@@ -210,12 +215,74 @@ impl Told {
         self.presence.push((event, member));
     }
 
+    /// Connection `conn` of instance `node` took a seat.
+    fn seated(&mut self, conn: &str, node: &str) {
+        self.owners.push((owner_field(conn), node.to_owned()));
+    }
+
+    /// Connection `conn` gave up its seat, or lost it.
+    fn unseated(&mut self, conn: &str) {
+        self.forget.push(owner_field(conn));
+    }
+
     fn is_empty(&self) -> bool {
         self.replaced.is_empty()
             && self.presence.is_empty()
             && self.forget.is_empty()
+            && self.owners.is_empty()
             && self.snapshot_at.is_none()
     }
+}
+
+/// Seats `request`, a connection of instance `node`, and tells the room.
+fn take_seat(
+    roster: &mut Roster,
+    told: &mut Told,
+    request: JoinRequest,
+    limits: &Limits,
+    node: &str,
+) -> Result<Seat, Refusal> {
+    let conn = request.conn.clone();
+    let seat = roster.join(request, limits)?;
+    if let Some(old) = &seat.replaced {
+        told.unseated(old);
+        told.replaced.push(old.clone());
+    }
+    told.seated(&conn, node);
+    if let Some(event) = seat.event {
+        told.presence(event, seat.member.clone());
+    }
+    Ok(seat)
+}
+
+/// Connection `conn` ended, cleanly or not; tells the room. Returns the
+/// deadline of the grace period it started, if any.
+fn give_up_seat(
+    roster: &mut Roster,
+    told: &mut Told,
+    conn: &str,
+    clean: bool,
+    limits: &Limits,
+    now: u64,
+) -> Option<u64> {
+    told.unseated(conn);
+    let (event, member) = roster.disconnect(conn, clean, limits, now)?;
+    told.presence(event, member);
+    if event == PresenceEvent::Reconnecting {
+        roster.poll_timeout()
+    } else {
+        None
+    }
+}
+
+/// The hash field naming the instance that connection `conn` is on.
+fn owner_field(conn: &str) -> String {
+    format!("n:{conn}")
+}
+
+/// The key that says instance `node` is alive.
+fn node_key(node: &str) -> String {
+    format!("battle:node:{node}")
 }
 
 /// A room as read from Redis.
@@ -223,6 +290,8 @@ struct Loaded {
     roster: Roster,
     version: String,
     seq: u64,
+    /// The instance each seated connection is on, by connection id.
+    owners: HashMap<String, String>,
 }
 
 /// A seat held by a connection of this instance.
@@ -298,6 +367,10 @@ struct Shared {
     clock: Clock,
     room_ttl_ms: u64,
     grace_ms: u64,
+    /// This instance's id, as recorded beside each of its seats.
+    node: String,
+    /// How long this instance counts as alive after its last heartbeat.
+    instance_ttl_ms: u64,
     commit: Script,
     publish: Script,
 }
@@ -328,12 +401,14 @@ fn unavailable(error: &RedisError) -> BackplaneError {
 impl RedisBackplane {
     /// A backplane on the Redis server at `url`, for rooms whose grace
     /// period is `grace`; starts the link task, which connects (and
-    /// reconnects) in the background.
+    /// reconnects) in the background. Players on an instance that has not
+    /// said it is alive for `instance_ttl` (it crashed) count as dropped.
     pub fn start(
         url: &str,
         stats: Arc<Stats>,
         clock: Clock,
         grace: Duration,
+        instance_ttl: Duration,
     ) -> Result<Self, RedisError> {
         let room_ttl = ROOM_TTL + grace;
         let shared = Arc::new(Shared {
@@ -348,6 +423,10 @@ impl RedisBackplane {
             clock,
             room_ttl_ms: u64::try_from(room_ttl.as_millis()).unwrap_or(u64::MAX),
             grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+            node: uuid::Uuid::new_v4().simple().to_string(),
+            instance_ttl_ms: u64::try_from(instance_ttl.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(3),
             commit: Script::new(COMMIT),
             publish: Script::new(PUBLISH),
         });
@@ -415,6 +494,7 @@ impl Shared {
     ) -> Result<(), BackplaneError> {
         let (mut sink, mut stream) = pubsub.split();
         let mut subscribed = HashSet::new();
+        self.beat().await?;
         self.reconcile(&mut sink, &mut subscribed).await?;
         self.resync().await?;
         self.set_up(true);
@@ -424,6 +504,8 @@ impl Shared {
         info!("linked to redis");
         let period = Duration::from_millis(self.room_ttl_ms / 3);
         let mut refresh = tokio::time::interval(period);
+        let mut heartbeat = tokio::time::interval(Duration::from_millis(self.instance_ttl_ms / 3));
+        heartbeat.tick().await;
         loop {
             tokio::select! {
                 message = stream.next() => match message {
@@ -432,6 +514,10 @@ impl Shared {
                 },
                 () = self.changed.notified() => self.reconcile(&mut sink, &mut subscribed).await?,
                 _ = refresh.tick() => self.refresh().await?,
+                _ = heartbeat.tick() => {
+                    self.beat().await?;
+                    self.sweep().await?;
+                }
             }
         }
     }
@@ -461,6 +547,64 @@ impl Shared {
             if subscribed.contains(name) {
                 room.subscribed.send_replace(true);
             }
+        }
+        Ok(())
+    }
+
+    /// Says this instance is alive.
+    async fn beat(&self) -> Result<(), BackplaneError> {
+        redis::cmd("SET")
+            .arg(node_key(&self.node))
+            .arg(1)
+            .arg("PX")
+            .arg(self.instance_ttl_ms)
+            .query_async::<()>(&mut self.commands()?)
+            .await
+            .map_err(|e| unavailable(&e))
+    }
+
+    /// Counts as dropped the connections, in the rooms served here, of
+    /// instances that stopped saying they are alive: they crashed, and
+    /// could not tell their rooms. Their seats then go through the grace
+    /// period like any dropped connection's.
+    async fn sweep(&self) -> Result<(), BackplaneError> {
+        let rooms: Vec<RoomName> = lock(&self.rooms).keys().cloned().collect();
+        let mut alive: HashMap<String, bool> = HashMap::new();
+        let limits = Limits {
+            max_spectators: 0,
+            grace_ms: self.grace_ms,
+        };
+        for room in rooms {
+            let Loaded { roster, owners, .. } = self.load(&room).await?;
+            let mut dead = Vec::new();
+            for conn in roster.connected() {
+                let Some(node) = owners.get(conn).filter(|node| **node != self.node) else {
+                    continue;
+                };
+                if !alive.contains_key(node) {
+                    let exists: bool = self
+                        .commands()?
+                        .exists(node_key(node))
+                        .await
+                        .map_err(|e| unavailable(&e))?;
+                    alive.insert(node.clone(), exists);
+                }
+                if !alive[node] {
+                    dead.push(conn.to_owned());
+                }
+            }
+            if dead.is_empty() {
+                continue;
+            }
+            warn!(%room, connections = dead.len(), "seats of an instance that stopped answering");
+            let now = self.clock.now();
+            self.update(&room, 0, |roster, told| {
+                for conn in &dead {
+                    give_up_seat(roster, told, conn, false, &limits, now);
+                }
+                Ok::<_, BackplaneError>(())
+            })
+            .await?;
         }
         Ok(())
     }
@@ -569,10 +713,15 @@ impl Shared {
             .hgetall(key(room))
             .await
             .map_err(|e| unavailable(&e))?;
+        let owners = fields
+            .iter()
+            .filter_map(|(field, node)| Some((field.strip_prefix("n:")?.to_owned(), node.clone())))
+            .collect();
         Ok(Loaded {
             roster: roster_from(&fields),
             version: fields.get("v").cloned().unwrap_or_default(),
             seq: fields.get("seq").and_then(|s| s.parse().ok()).unwrap_or(0),
+            owners,
         })
     }
 
@@ -592,6 +741,7 @@ impl Shared {
                 mut roster,
                 version,
                 seq,
+                ..
             } = self.load(room).await?;
             let before = roster.clone();
             let mut told = Told::default();
@@ -617,7 +767,11 @@ impl Shared {
                         .unwrap_or_default(),
                 )
                 .arg(told.forget.len())
-                .arg(&told.forget);
+                .arg(&told.forget)
+                .arg(told.owners.len());
+            for (field, node) in &told.owners {
+                invocation.arg(field).arg(node);
+            }
             for conn in &told.replaced {
                 invocation.arg(replaced_message(conn));
             }
@@ -698,11 +852,7 @@ impl Shared {
                 break;
             };
             self.update(&next.room, 0, |roster, told| {
-                if let Some((event, member)) =
-                    roster.disconnect(&next.conn, next.clean, &next.limits, next.now)
-                {
-                    told.presence(event, member);
-                }
+                give_up_seat(roster, told, &next.conn, next.clean, &next.limits, next.now);
                 for member in roster.expire(now) {
                     told.presence(PresenceEvent::Leave, member);
                 }
@@ -751,14 +901,8 @@ impl Shared {
                     new_id: seat.member.id.clone(),
                     ..seat.request.clone()
                 };
-                match roster.join(request, &seat.limits) {
-                    Ok(back) => {
-                        told.replaced.extend(back.replaced);
-                        if let Some(event) = back.event {
-                            told.presence(event, back.member);
-                        }
-                    }
-                    Err(_) => refused.push(seat.request.conn.clone()),
+                if take_seat(roster, told, request, &seat.limits, &self.node).is_err() {
+                    refused.push(seat.request.conn.clone());
                 }
             }
             for (id, did) in &unpublished {
@@ -834,12 +978,13 @@ impl Backplane for RedisBackplane {
                 for member in roster.expire(now) {
                     told.presence(PresenceEvent::Leave, member);
                 }
-                let seat = roster.join(request.clone(), &limits)?;
-                told.replaced.extend(seat.replaced.clone());
-                if let Some(event) = seat.event {
-                    told.presence(event, seat.member.clone());
-                }
-                Ok::<_, JoinError>(seat)
+                Ok::<_, JoinError>(take_seat(
+                    roster,
+                    told,
+                    request.clone(),
+                    &limits,
+                    &shared.node,
+                )?)
             })
             .await?;
         lock(&shared.seats).insert(
@@ -871,14 +1016,7 @@ impl Backplane for RedisBackplane {
         if shared.is_up() {
             let change = shared
                 .update(room, 0, |roster, told| {
-                    let mut deadline = None;
-                    if let Some((event, member)) = roster.disconnect(conn, clean, &limits, now) {
-                        if event == PresenceEvent::Reconnecting {
-                            deadline = roster.poll_timeout();
-                        }
-                        told.presence(event, member);
-                    }
-                    Ok::<_, BackplaneError>(deadline)
+                    Ok::<_, BackplaneError>(give_up_seat(roster, told, conn, clean, &limits, now))
                 })
                 .await;
             if let Ok((deadline, _, _)) = change {
