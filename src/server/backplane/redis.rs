@@ -1158,6 +1158,37 @@ mod tests {
     }
 
     #[test]
+    fn a_seat_records_its_instance_until_its_connection_ends_or_is_replaced() {
+        let limits = Limits {
+            max_spectators: 1,
+            grace_ms: 1_000,
+        };
+        let request = |conn: &str| JoinRequest {
+            conn: conn.into(),
+            role: Role::Player,
+            key: PlayerKey::parse("tab-key-000000000001"),
+            new_id: format!("id-{conn}"),
+        };
+        let mut roster = Roster::default();
+        let mut told = Told::default();
+        take_seat(&mut roster, &mut told, request("c1"), &limits, "node-a").unwrap();
+        assert_eq!(told.owners, [("n:c1".to_owned(), "node-a".to_owned())]);
+
+        let mut told = Told::default();
+        take_seat(&mut roster, &mut told, request("c2"), &limits, "node-b").unwrap();
+        assert_eq!(told.replaced, ["c1"], "the same key took the seat over");
+        assert_eq!(told.forget, ["n:c1"]);
+        assert_eq!(told.owners, [("n:c2".to_owned(), "node-b".to_owned())]);
+
+        let mut told = Told::default();
+        let deadline = give_up_seat(&mut roster, &mut told, "c2", false, &limits, 5_000);
+        assert_eq!(deadline, Some(6_000));
+        assert_eq!(told.forget[0], "n:c2");
+        assert_eq!(told.presence[0].0, PresenceEvent::Reconnecting);
+        assert_eq!(roster.connected().count(), 0);
+    }
+
+    #[test]
     fn a_leave_forgets_what_the_member_did_and_a_drop_forgets_their_typing() {
         let member = |id: &str| MemberRef {
             id: id.into(),
