@@ -46,6 +46,7 @@ use redis::{
     AsyncCommands, Client, RedisError, Script,
 };
 use tokio::sync::{watch, Notify};
+use tokio_util::task::AbortOnDropHandle;
 use tracing::{info, warn};
 
 use super::{numbered, presence, Backplane, BackplaneError, JoinError, Joined, VerdictError};
@@ -502,10 +503,8 @@ impl Shared {
             self.stats.backplane_reconnected();
         }
         info!("linked to redis");
-        let period = Duration::from_millis(self.room_ttl_ms / 3);
-        let mut refresh = tokio::time::interval(period);
-        let mut heartbeat = tokio::time::interval(Duration::from_millis(self.instance_ttl_ms / 3));
-        heartbeat.tick().await;
+        // Beside the loop, so that a long sweep never holds frames back.
+        let _maintenance = AbortOnDropHandle::new(tokio::spawn(self.clone().maintain()));
         loop {
             tokio::select! {
                 message = stream.next() => match message {
@@ -513,12 +512,26 @@ impl Shared {
                     None => return Ok(()),
                 },
                 () = self.changed.notified() => self.reconcile(&mut sink, &mut subscribed).await?,
-                _ = refresh.tick() => self.refresh().await?,
-                _ = heartbeat.tick() => {
-                    self.beat().await?;
-                    self.sweep().await?;
-                }
             }
+        }
+    }
+
+    /// While the link is up: keeps the rooms served here from expiring,
+    /// says this instance is alive, and looks for crashed instances. A
+    /// failure is logged; the link itself notices when Redis is gone.
+    async fn maintain(self: Arc<Self>) {
+        let mut refresh = tokio::time::interval(Duration::from_millis(self.room_ttl_ms / 3));
+        let mut heartbeat = tokio::time::interval(Duration::from_millis(self.instance_ttl_ms / 3));
+        heartbeat.tick().await;
+        loop {
+            // A failure was logged where it happened; the next round retries.
+            let _ = tokio::select! {
+                _ = refresh.tick() => self.refresh().await,
+                _ = heartbeat.tick() => match self.beat().await {
+                    Ok(()) => self.sweep().await,
+                    Err(error) => Err(error),
+                },
+            };
         }
     }
 
