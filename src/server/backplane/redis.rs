@@ -342,7 +342,7 @@ struct RoomLog {
 
 impl NodeRoom {
     fn log(&self) -> MutexGuard<'_, RoomLog> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.log)
     }
 
     /// Hands the room a frame numbered `seq`.
@@ -377,7 +377,6 @@ struct Shared {
 }
 
 /// This instance's handle on the Redis backplane.
-#[derive(Clone)]
 pub struct RedisBackplane {
     shared: Arc<Shared>,
 }
