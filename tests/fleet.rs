@@ -45,6 +45,19 @@ async fn actions_until(player: &mut Player, senders: &[&str], last: &str) -> Vec
     frames
 }
 
+const JUDGE_SECRET: &str = "judge-secret-0123456789";
+
+/// Posts a verdict to the judge's API of `server`.
+async fn post_verdict(server: &TestServer, room: &str, body: &str) -> (u16, String) {
+    let bearer = format!("Bearer {JUDGE_SECRET}");
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let path = format!("/api/battles/{room}/events");
+    http_request(server, "POST", &path, &headers, body).await
+}
+
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|line| line.strip_prefix(&format!("{name} ")))
@@ -256,12 +269,19 @@ async fn an_instance_started_before_redis_is_degraded_until_redis_is_up() {
         .unwrap()
         .port();
     let url = format!("redis://127.0.0.1:{port}/");
-    let server = spawn_app_with(|config| config.redis_url = Some(url)).await;
+    let server = spawn_app_with(|config| {
+        config.redis_url = Some(url);
+        config.publish_secret = Some(Secret::new(JUDGE_SECRET).unwrap());
+    })
+    .await;
     let (status, body) = http_get(&server, "/readyz").await;
     assert_eq!(status, 503, "{body}");
     let mut refused = Player::connect(&server, "/ws/battle/early/").await;
     let close = Player::closed_stream(&mut refused).await;
     assert_eq!(u16::from(close.code), 1001, "try again later");
+    let verdict = format!(r#"{{"player":"{ALICE_KEY}","action":"AC"}}"#);
+    let (status, response) = post_verdict(&server, "early", &verdict).await;
+    assert_eq!(status, 503, "the judge should retry: {response}");
 
     let _redis = RedisServer::start_on(port).await;
     wait_for_readiness(&server, 200).await;
@@ -279,9 +299,8 @@ async fn in_process_a_judges_verdict_reaches_pages_on_every_instance() {
 }
 
 async fn a_judges_verdict_reaches_pages_on_every_instance(fleet: Fleet) {
-    const SECRET: &str = "judge-secret-0123456789";
     let judge = |config: &mut battle_status::server::config::Config| {
-        config.publish_secret = Some(Secret::new(SECRET).unwrap());
+        config.publish_secret = Some(Secret::new(JUDGE_SECRET).unwrap());
     };
     let a = fleet.spawn_with(judge).await;
     let b = fleet.spawn_with(judge).await;
@@ -289,29 +308,11 @@ async fn a_judges_verdict_reaches_pages_on_every_instance(fleet: Fleet) {
     let mut bob = Player::join(&b, "duel").await;
     alice.expect_presence("join", &bob.me).await;
 
-    let post = |body: String| {
-        let bearer = format!("Bearer {SECRET}");
-        let b = &b;
-        async move {
-            http_request(
-                b,
-                "POST",
-                "/api/battles/duel/events",
-                &[
-                    ("authorization", &bearer),
-                    ("content-type", "application/json"),
-                ],
-                &body,
-            )
-            .await
-        }
-    };
-    let (status, response) = post(format!(r#"{{"player":"{BOB_KEY}","action":"AC"}}"#)).await;
+    let unknown = format!(r#"{{"player":"{BOB_KEY}","action":"AC"}}"#);
+    let (status, response) = post_verdict(&b, "duel", &unknown).await;
     assert_eq!(status, 404, "nobody holds that key: {response}");
-    let (status, response) = post(format!(
-        r#"{{"player":"{ALICE_KEY}","action":"FAILED_TC7"}}"#
-    ))
-    .await;
+    let verdict = format!(r#"{{"player":"{ALICE_KEY}","action":"FAILED_TC7"}}"#);
+    let (status, response) = post_verdict(&b, "duel", &verdict).await;
     assert_eq!(status, 202, "{response}");
     let alice_id = alice.me.clone();
     for player in [&mut alice, &mut bob] {
