@@ -8,8 +8,11 @@
 //! node, the publishing node included, so local and remote delivery are one
 //! code path.
 //!
-//! Implementations are chosen at start-up through [`AnyBackplane`], which
-//! delegates (traits returning `impl Future` are not object safe).
+//! Two implementations: the in-process [`MemoryBus`] (the default; several
+//! hubs of one process may share one, as tests do) and the
+//! [`RedisBackplane`], through which instances share rooms. They are chosen
+//! at start-up through [`AnyBackplane`], which delegates (traits returning
+//! `impl Future` are not object safe).
 
 mod memory;
 mod redis;
@@ -93,7 +96,8 @@ fn presence(event: PresenceEvent, member: MemberRef) -> ServerFrame {
 }
 
 /// Carries room frames between the nodes that serve a room, and keeps each
-/// room's roster. Times are milliseconds of the hub's clock.
+/// room's roster. Times are the hub's clock: milliseconds since the Unix
+/// epoch, comparable across instances.
 pub trait Backplane: Send + Sync + 'static {
     /// Starts delivering the frames of `room` to `sink`. Called under the
     /// hub's lock, so it must not block: brokers that need I/O queue it.
