@@ -79,6 +79,8 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait between two attempts to reach Redis.
 const LINK_BACKOFF_CAP: Duration = Duration::from_secs(2);
+/// How many rooms one pipelined read of the crash sweep takes.
+const SWEEP_BATCH: usize = 256;
 /// How many times a roster change is retried when another instance changed
 /// the roster first.
 const MAX_ATTEMPTS: usize = 32;
@@ -293,6 +295,22 @@ struct Loaded {
     seq: u64,
     /// The instance each seated connection is on, by connection id.
     owners: HashMap<String, String>,
+}
+
+impl From<&HashMap<String, String>> for Loaded {
+    /// Reads a room's hash.
+    fn from(fields: &HashMap<String, String>) -> Self {
+        let owners = fields
+            .iter()
+            .filter_map(|(field, node)| Some((field.strip_prefix("n:")?.to_owned(), node.clone())))
+            .collect();
+        Self {
+            roster: roster_from(fields),
+            version: fields.get("v").cloned().unwrap_or_default(),
+            seq: fields.get("seq").and_then(|s| s.parse().ok()).unwrap_or(0),
+            owners,
+        }
+    }
 }
 
 /// A seat held by a connection of this instance.
@@ -586,8 +604,20 @@ impl Shared {
             max_spectators: 0,
             grace_ms: self.grace_ms,
         };
-        for room in rooms {
-            let Loaded { roster, owners, .. } = self.load(&room).await?;
+        let mut loaded = Vec::with_capacity(rooms.len());
+        for batch in rooms.chunks(SWEEP_BATCH) {
+            let mut pipe = redis::pipe();
+            for room in batch {
+                pipe.hgetall(key(room));
+            }
+            let hashes: Vec<HashMap<String, String>> = pipe
+                .query_async(&mut self.commands()?)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            loaded.extend(batch.iter().zip(hashes));
+        }
+        for (room, fields) in loaded {
+            let Loaded { roster, owners, .. } = Loaded::from(&fields);
             let mut dead = Vec::new();
             for conn in roster.connected() {
                 let Some(node) = owners.get(conn).filter(|node| **node != self.node) else {
@@ -610,7 +640,7 @@ impl Shared {
             }
             warn!(%room, connections = dead.len(), "seats of an instance that stopped answering");
             let now = self.clock.now();
-            self.update(&room, 0, |roster, told| {
+            self.update(room, 0, |roster, told| {
                 for conn in &dead {
                     give_up_seat(roster, told, conn, false, &limits, now);
                 }
@@ -725,16 +755,7 @@ impl Shared {
             .hgetall(key(room))
             .await
             .map_err(|e| unavailable(&e))?;
-        let owners = fields
-            .iter()
-            .filter_map(|(field, node)| Some((field.strip_prefix("n:")?.to_owned(), node.clone())))
-            .collect();
-        Ok(Loaded {
-            roster: roster_from(&fields),
-            version: fields.get("v").cloned().unwrap_or_default(),
-            seq: fields.get("seq").and_then(|s| s.parse().ok()).unwrap_or(0),
-            owners,
-        })
+        Ok(Loaded::from(&fields))
     }
 
     /// Applies `change` to the room's roster and commits it, again if
@@ -1156,7 +1177,10 @@ mod tests {
             ("t:m1".to_owned(), "10000".to_owned()),
             ("a:gone".to_owned(), "AC".to_owned()),
         ]);
-        let read = roster_from(&fields);
+        fields.insert("n:c1".into(), "node-a".into());
+        let loaded = Loaded::from(&fields);
+        assert_eq!(loaded.owners["c1"], "node-a");
+        let read = loaded.roster;
         let member = &read.snapshot(11_000)[0];
         assert_eq!(member.last_action, Some(Action::FailedTest(3)));
         assert_eq!(member.typing_ms, 1_500);
