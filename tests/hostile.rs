@@ -590,3 +590,46 @@ async fn a_page_can_ask_whether_its_token_is_the_problem() {
         support::http_get(&open, &format!("/ws/battle/duel/token?token={good}")).await;
     assert_eq!(status, 404, "tokens are off");
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_address_limits() {
+    let server = spawn_app_with(|config| {
+        config.rates.max_connections_per_ip = 1;
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let from = |client: &'static str| {
+        handshake(
+            &server,
+            "/ws/battle/duel/?role=spectator",
+            &[("x-forwarded-for", client)],
+        )
+    };
+    let (_first, _) = connect_async(from("203.0.113.1"))
+        .await
+        .expect("a first client");
+    let (_second, _) = connect_async(from("203.0.113.2"))
+        .await
+        .expect("another client");
+    assert_eq!(
+        refused(from("203.0.113.1")).await,
+        429,
+        "the first one again"
+    );
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forwarded_address_changes_nothing() {
+    let server = spawn_app_with(|config| config.rates.max_connections_per_ip = 1).await;
+    let from = |client: &'static str| {
+        handshake(
+            &server,
+            "/ws/battle/duel/?role=spectator",
+            &[("x-forwarded-for", client)],
+        )
+    };
+    let (_first, _) = connect_async(from("203.0.113.1"))
+        .await
+        .expect("a first client");
+    assert_eq!(refused(from("203.0.113.2")).await, 429, "the same peer");
+}

@@ -1,11 +1,16 @@
 //! The server's configuration: one struct, from flags and environment.
 
-use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    time::Duration,
+};
 
 use clap::{Args, Parser};
+use ipnet::IpNet;
 
 use super::{
-    guard::{AddressLimits, OriginPolicy, RateLimits},
+    guard::{AddressLimits, OriginPolicy, RateLimits, TrustedProxies},
     roster::Limits,
     token::Secret,
 };
@@ -73,6 +78,12 @@ pub struct Config {
     #[arg(long, env = "BATTLE_PUBLISH_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub publish_secret: Option<Secret>,
 
+    /// Comma-separated addresses or ranges (`10.0.0.0/8`) of the proxies in
+    /// front of the server: from them, the client's address for the
+    /// per-address limits is read from `X-Forwarded-For`.
+    #[arg(long, env = "BATTLE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
+
     /// Redis server through which instances share rooms, e.g.
     /// `redis://127.0.0.1:6379/`. Without it, rooms live in this process.
     #[arg(long, env = "BATTLE_REDIS_URL", hide_env_values = true, value_parser = parse_redis_url)]
@@ -131,6 +142,13 @@ fn parse_secret(text: &str) -> Result<Secret, String> {
     Secret::new(text).map_err(|error| error.to_string())
 }
 
+fn parse_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or an address range"))
+}
+
 fn parse_redis_url(text: &str) -> Result<String, String> {
     redis::Client::open(text)
         .map(|_| text.to_owned())
@@ -180,6 +198,11 @@ impl Config {
             invalid_burst: r.invalid_burst,
             excess_burst: r.excess_burst,
         }
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        TrustedProxies::new(self.trusted_proxies.clone())
     }
 
     /// Each client address's limits.

@@ -151,6 +151,7 @@ impl Server {
                 origins: Arc::new(config.origin_policy()),
                 rates: config.rate_limits(),
                 addresses: AddressGuard::new(config.address_limits()),
+                proxies: Arc::new(config.trusted_proxies()),
                 token_secret: config.token_secret.clone().map(Arc::new),
             },
         };

@@ -3,7 +3,7 @@
 //! that touches the socket.
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -13,7 +13,7 @@ use axum::{
         ws::{CloseFrame, Message, WebSocket},
         ConnectInfo, Path, Query, State, WebSocketUpgrade,
     },
-    http::{header, HeaderMap, StatusCode},
+    http::{header, HeaderMap, HeaderName, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
     Router,
@@ -25,7 +25,10 @@ use tracing::{debug, info, warn};
 
 use super::{
     backplane::JoinError,
-    guard::{AddressGuard, AddressSlot, ConnectionLimiter, OriginPolicy, RateLimits, Verdict},
+    guard::{
+        AddressGuard, AddressSlot, ConnectionLimiter, OriginPolicy, RateLimits, TrustedProxies,
+        Verdict,
+    },
     hub::{Hub, Outgoing},
     roster::{JoinRequest, Refusal},
     stats::{CloseReason, DropReason, HandshakeRefusal, Kind, Stats},
@@ -52,6 +55,8 @@ const MAX_WRITE_BUFFER_BYTES: usize = 64 * 1024;
 const MAX_READ_FRAME_BYTES: usize = 16 * MAX_FRAME_BYTES;
 /// How long the server waits for the client's answer to its close frame.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The addresses a request went through, as proxies add them.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// The subprotocol the server speaks; a client that offers subprotocols
 /// (to carry a token) must offer this one too.
 pub const SUBPROTOCOL: &str = "battle-status";
@@ -79,6 +84,8 @@ pub struct Relay {
     pub rates: RateLimits,
     /// Sockets and connection rates per client address.
     pub addresses: Arc<AddressGuard>,
+    /// Whose `X-Forwarded-For` tells the client's address.
+    pub proxies: Arc<TrustedProxies>,
     /// Join tokens are required when set.
     pub token_secret: Option<Arc<Secret>>,
 }
@@ -136,11 +143,17 @@ async fn upgrade(
     State(relay): State<Relay>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let admission = match admit(&room, query, peer, &headers, &relay) {
+    let forwarded_for: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let client = relay.proxies.client(peer.ip(), &forwarded_for);
+    let admission = match admit(&room, query, client, &headers, &relay) {
         Ok(admission) => admission,
         Err(refused) => {
             relay.stats.refused(refused.0);
-            debug!(%peer, status = %refused.1, reason = %refused.2, "handshake refused");
+            debug!(%client, status = %refused.1, reason = %refused.2, "handshake refused");
             return refused.into_response();
         }
     };
@@ -156,11 +169,11 @@ async fn upgrade(
 
 /// Every check of a handshake, in order: the room and query (400), the
 /// Origin (403), the join token (401, or 403 for another room or role) and
-/// the client address's limits (429).
+/// the limits of the `client` address (429).
 fn admit(
     room: &str,
     query: JoinQuery,
-    peer: SocketAddr,
+    client: IpAddr,
     headers: &HeaderMap,
     relay: &Relay,
 ) -> Result<Admission, Refused> {
@@ -195,7 +208,7 @@ fn admit(
         role = claims.role;
         key = Some(claims.player);
     }
-    let slot = relay.addresses.admit(peer.ip()).map_err(|e| {
+    let slot = relay.addresses.admit(client).map_err(|e| {
         Refused(
             HandshakeRefusal::Address,
             StatusCode::TOO_MANY_REQUESTS,
