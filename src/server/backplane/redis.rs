@@ -4,12 +4,18 @@
 //! - the hash `battle:room:r`: `roster` (the [`Roster`] as JSON), `v` (its
 //!   version, for compare-and-set), `seq` (the room's sequence number), and
 //!   per member `a:<id>` (last action) and `t:<id>` (last typing ping, ms
-//!   since the epoch), which frames write without reading the roster. It
-//!   expires when no instance has served the room for the room TTL, so
-//!   nothing is left behind by instances that die.
+//!   since the epoch), which frames write without reading the roster, and
+//!   per seated connection `n:<conn>` (the instance it is on). It expires
+//!   when no instance has served the room for the room TTL, so nothing is
+//!   left behind by instances that die.
 //! - the channel `battle:room:r`: `<seq>|<server frame>` for each numbered
 //!   frame, and `r|<conn>` when connection `conn` lost its seat to a newer
 //!   one.
+//! - per live instance, `battle:node:<id>`, refreshed while it runs: the
+//!   other instances count the connections of an instance whose key expired
+//!   (it crashed) as dropped. Every instance serving a room also frees the
+//!   seats whose grace period ran out, in case the instance that started it
+//!   is gone.
 //!
 //! Roster changes (join, disconnect, expiry) read the roster, apply the pure
 //! [`Roster`] rules, and commit with a Lua script only if the version did
