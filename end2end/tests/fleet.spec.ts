@@ -38,3 +38,33 @@ test('players on two instances see each other, through a Redis restart', async (
     await redis.kill();
   }
 });
+
+test("the judge's verdict, posted to one instance, reaches the pages on both", async ({ browser }) => {
+  const secret = 'judge-secret-0123456789';
+  const redis = await Redis.start();
+  const env = { BATTLE_REDIS_URL: redis.url, BATTLE_PUBLISH_SECRET: secret };
+  const instances = [await Server.start(env), await Server.start(env)];
+  try {
+    await Promise.all(instances.map((instance) => readiness(instance, 200)));
+    const room = randomUUID();
+    const alice = await newPlayer(browser);
+    const bob = await newPlayer(browser);
+    await openBattle(alice, `${instances[0].url}/battle/${room}`);
+    await openBattle(bob, `${instances[1].url}/battle/${room}`);
+    await expect(bob.locator('#opponentStatus')).toHaveText('Thinking');
+
+    // The judge names the player by the private key the page presents.
+    const key = await alice.evaluate((name) => sessionStorage.getItem(name), `battle-status:${room}:player`);
+    const response = await fetch(`${instances[1].url}/api/battles/${room}/events`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${secret}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ player: key, action: 'FAILED_TC7' }),
+    });
+    expect(response.status).toBe(202);
+    await expect(bob.locator('#opponentStatus')).toHaveText('Failed on test 7');
+    await expect(alice.locator('#ownStatus')).toHaveText('Last sent: Failed on test 7');
+  } finally {
+    await Promise.all(instances.map((instance) => instance.stop()));
+    await redis.kill();
+  }
+});
