@@ -591,6 +591,18 @@ async fn a_page_can_ask_whether_its_token_is_the_problem() {
     assert_eq!(status, 404, "tokens are off");
 }
 
+/// A handshake that says, in `X-Forwarded-For`, it comes from `client`.
+fn forwarded_from(
+    server: &TestServer,
+    client: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    handshake(
+        server,
+        "/ws/battle/duel/?role=spectator",
+        &[("x-forwarded-for", client)],
+    )
+}
+
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_address_limits() {
     let server = spawn_app_with(|config| {
@@ -598,13 +610,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_address_limits
         config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
-    let from = |client: &'static str| {
-        handshake(
-            &server,
-            "/ws/battle/duel/?role=spectator",
-            &[("x-forwarded-for", client)],
-        )
-    };
+    let from = |client| forwarded_from(&server, client);
     let (_first, _) = connect_async(from("203.0.113.1"))
         .await
         .expect("a first client");
@@ -621,13 +627,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_address_limits
 #[tokio::test]
 async fn without_trusted_proxies_a_forwarded_address_changes_nothing() {
     let server = spawn_app_with(|config| config.rates.max_connections_per_ip = 1).await;
-    let from = |client: &'static str| {
-        handshake(
-            &server,
-            "/ws/battle/duel/?role=spectator",
-            &[("x-forwarded-for", client)],
-        )
-    };
+    let from = |client| forwarded_from(&server, client);
     let (_first, _) = connect_async(from("203.0.113.1"))
         .await
         .expect("a first client");

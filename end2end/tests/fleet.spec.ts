@@ -1,15 +1,19 @@
 import { randomUUID } from 'node:crypto';
+import type { Browser, Page } from '@playwright/test';
 import { expect, newPlayer, openBattle, readiness, Redis, Server, test } from './fixtures';
 
-// Two instances of the server sharing rooms through a private Redis; each
-// player's page is served by (and connected to) a different instance.
-test('players on two instances see each other, through a Redis restart', async ({ browser }) => {
+type Fleet = { redis: Redis; instances: Server[]; room: string; alice: Page; bob: Page };
+
+/**
+ * Two instances of the server sharing rooms through a private Redis, with
+ * extra environment `env`; alice's page is served by (and connected to) the
+ * first, bob's by the second, in one battle. Stops everything afterwards.
+ */
+async function withFleet(browser: Browser, env: Record<string, string>, run: (fleet: Fleet) => Promise<void>) {
   const redis = await Redis.start();
-  const instances = [
-    await Server.start({ BATTLE_REDIS_URL: redis.url }),
-    await Server.start({ BATTLE_REDIS_URL: redis.url }),
-  ];
+  const instances: Server[] = [];
   try {
+    for (let i = 0; i < 2; i++) instances.push(await Server.start({ ...env, BATTLE_REDIS_URL: redis.url }));
     await Promise.all(instances.map((instance) => readiness(instance, 200)));
     const room = randomUUID();
     const alice = await newPlayer(browser);
@@ -17,7 +21,16 @@ test('players on two instances see each other, through a Redis restart', async (
     await openBattle(alice, `${instances[0].url}/battle/${room}`);
     await openBattle(bob, `${instances[1].url}/battle/${room}`);
     await expect(alice.locator('#opponentStatus')).toHaveText('Thinking');
+    await expect(bob.locator('#opponentStatus')).toHaveText('Thinking');
+    await run({ redis, instances, room, alice, bob });
+  } finally {
+    await Promise.all(instances.map((instance) => instance.stop()));
+    await redis.kill();
+  }
+}
 
+test('players on two instances see each other, through a Redis restart', async ({ browser }) => {
+  await withFleet(browser, {}, async ({ redis, instances, alice, bob }) => {
     await bob.locator('#editor').pressSequentially('fn main() {}');
     await expect(alice.locator('#opponentStatus')).toHaveText('Typing...');
     await alice.getByRole('button', { name: 'Run' }).click();
@@ -33,26 +46,12 @@ test('players on two instances see each other, through a Redis restart', async (
     await expect(bob.locator('#opponentStatus'), "what happened during the outage").toHaveText('Submitted code');
     await bob.getByRole('button', { name: 'Submit' }).click();
     await expect(alice.locator('#opponentStatus')).toHaveText('Submitted code');
-  } finally {
-    await Promise.all(instances.map((instance) => instance.stop()));
-    await redis.kill();
-  }
+  });
 });
 
 test("the judge's verdict, posted to one instance, reaches the pages on both", async ({ browser }) => {
   const secret = 'judge-secret-0123456789';
-  const redis = await Redis.start();
-  const env = { BATTLE_REDIS_URL: redis.url, BATTLE_PUBLISH_SECRET: secret };
-  const instances = [await Server.start(env), await Server.start(env)];
-  try {
-    await Promise.all(instances.map((instance) => readiness(instance, 200)));
-    const room = randomUUID();
-    const alice = await newPlayer(browser);
-    const bob = await newPlayer(browser);
-    await openBattle(alice, `${instances[0].url}/battle/${room}`);
-    await openBattle(bob, `${instances[1].url}/battle/${room}`);
-    await expect(bob.locator('#opponentStatus')).toHaveText('Thinking');
-
+  await withFleet(browser, { BATTLE_PUBLISH_SECRET: secret }, async ({ instances, room, alice, bob }) => {
     // The judge names the player by the private key the page presents.
     const key = await alice.evaluate((name) => sessionStorage.getItem(name), `battle-status:${room}:player`);
     const response = await fetch(`${instances[1].url}/api/battles/${room}/events`, {
@@ -63,8 +62,5 @@ test("the judge's verdict, posted to one instance, reaches the pages on both", a
     expect(response.status).toBe(202);
     await expect(bob.locator('#opponentStatus')).toHaveText('Failed on test 7');
     await expect(alice.locator('#ownStatus')).toHaveText('Last sent: Failed on test 7');
-  } finally {
-    await Promise.all(instances.map((instance) => instance.stop()));
-    await redis.kill();
-  }
+  });
 });

@@ -95,28 +95,28 @@ const MAX_ATTEMPTS: usize = 32;
 /// publishes its messages. Returns the room's last `seq`, or -1 if another
 /// instance changed the roster first.
 const COMMIT: &str = r"
--- KEYS[1] room; ARGV: version read, roster JSON ('' deletes the room),
--- TTL ms, channel, lowest seq to continue from, seq read ('' if it may
--- have moved), n fields to delete, the fields, m fields to set, the
+-- KEYS[1] room, also its channel; ARGV: version read, roster JSON (''
+-- deletes the room), TTL ms, lowest seq to continue from, seq read ('' if
+-- it may have moved), n fields to delete, the fields, m fields to set, the
 -- field-value pairs, then messages ('r|...' as they are, others numbered).
 local v = redis.call('HGET', KEYS[1], 'v') or ''
 if v ~= ARGV[1] then return -1 end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
-if ARGV[6] ~= '' and tonumber(ARGV[6]) ~= seq then return -1 end
-local floor = tonumber(ARGV[5])
+if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= seq then return -1 end
+local floor = tonumber(ARGV[4])
 if floor > seq then seq = floor end
-local n = tonumber(ARGV[7])
-for i = 8, 7 + n do redis.call('HDEL', KEYS[1], ARGV[i]) end
-local at = 8 + n
+local n = tonumber(ARGV[6])
+for i = 7, 6 + n do redis.call('HDEL', KEYS[1], ARGV[i]) end
+local at = 7 + n
 local m = tonumber(ARGV[at])
 for i = at + 1, at + 2 * m, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 for i = at + 1 + 2 * m, #ARGV do
-  local m = ARGV[i]
-  if string.sub(m, 1, 2) == 'r|' then
-    redis.call('PUBLISH', ARGV[4], m)
+  local message = ARGV[i]
+  if string.sub(message, 1, 2) == 'r|' then
+    redis.call('PUBLISH', KEYS[1], message)
   else
     seq = seq + 1
-    redis.call('PUBLISH', ARGV[4], seq .. '|' .. m)
+    redis.call('PUBLISH', KEYS[1], seq .. '|' .. message)
   end
 end
 if ARGV[2] == '' then
@@ -131,12 +131,12 @@ return seq
 /// Numbers, records and publishes a frame of a room that exists. Returns
 /// its `seq`, or -1 if the room does not exist.
 const PUBLISH: &str = r"
--- KEYS[1] room; ARGV: channel, field, value, frame, TTL ms.
+-- KEYS[1] room, also its channel; ARGV: field, value, frame, TTL ms.
 if redis.call('HEXISTS', KEYS[1], 'roster') == 0 then return -1 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PUBLISH', ARGV[1], seq .. '|' .. ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', KEYS[1], seq .. '|' .. ARGV[3])
 return seq
 ";
 
@@ -798,7 +798,6 @@ impl Shared {
                 .arg(&version)
                 .arg(json)
                 .arg(self.room_ttl_ms)
-                .arg(key(room))
                 .arg(floor)
                 .arg(
                     told.snapshot_at
@@ -847,7 +846,6 @@ impl Shared {
         let seq: i64 = self
             .publish
             .key(key(room))
-            .arg(key(room))
             .arg(field)
             .arg(value)
             .arg(frame.to_json())
