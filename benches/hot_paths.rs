@@ -7,9 +7,10 @@ use std::sync::Arc;
 use battle_status::{
     protocol::{parse_client_frame, ClientEvent, ClientFrame, Role, RoomName, ServerFrame},
     server::{
-        backplane::{AnyBackplane, MemoryBus},
-        hub::{Clock, Hub},
-        roster::{JoinRequest, Limits},
+        backplane::{Limits, MemoryBus},
+        clock::Clock,
+        hub::Hub,
+        room::JoinRequest,
         stats::Stats,
     },
 };
@@ -44,14 +45,15 @@ fn room_fan_out(bencher: Bencher, members: usize) {
         .enable_all()
         .build()
         .expect("a runtime");
+    let _entered = runtime.enter();
+    let limits = Limits {
+        max_spectators: members,
+        grace_ms: 10_000,
+    };
     let hub = Hub::new(
-        AnyBackplane::Memory(MemoryBus::new().node()),
+        Arc::new(MemoryBus::new().node(limits)),
         Arc::new(Stats::default()),
         64,
-        Limits {
-            max_spectators: members,
-            grace_ms: 10_000,
-        },
         Clock::new(),
         tokio_util::task::TaskTracker::new(),
     );

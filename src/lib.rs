@@ -4,18 +4,21 @@
 //! One crate, two builds: the server (`ssr`) and the browser bundle
 //! (`hydrate`). Modules, each with one job:
 //!
-//! - [`protocol`] (both): the wire format: frames, actions and their labels,
-//!   room names, limits, close codes. Pure.
-//! - [`status`] (both): the opponent-status model and the typing throttle,
-//!   driven by explicit time. Pure.
-//! - [`app`] (both): the Leptos routes and views: the lobby and the battle
-//!   page.
+//! - [`protocol`] (both): the wire format: frames, actions, room names,
+//!   limits, shared timings, the table of close codes. Pure.
+//! - [`backoff`] (both): jittered exponential backoff, for the page's
+//!   reconnections and the server's Redis link. Pure.
+//! - [`status`] (both): the opponent-status model, the labels a player
+//!   reads, and the typing throttle, driven by explicit time. Pure.
+//! - [`app`] (both): the Leptos routes and views: the lobby (which reads
+//!   pasted battle links) and the battle page.
 //! - [`client`] (both, real under `hydrate`): the battle page's socket,
 //!   throttle and single wake-up timer; inert on the server.
 //! - `server` (`ssr`): configuration, router, the room relay, the hub and
 //!   the backplane between nodes.
 
 pub mod app;
+pub mod backoff;
 pub mod client;
 pub mod protocol;
 #[cfg(feature = "ssr")]

@@ -3,8 +3,9 @@
 
 #![no_main]
 
-use battle_status::protocol::{
-    parse_battle_ref, parse_client_frame, Action, PlayerKey, Role, RoomName, ServerFrame,
+use battle_status::{
+    app::parse_battle_ref,
+    protocol::{parse_client_frame, Action, PlayerKey, Role, RoomName, ServerFrame},
 };
 use libfuzzer_sys::fuzz_target;
 

@@ -8,7 +8,7 @@ use web_sys::HtmlTextAreaElement;
 use crate::{
     client::{copy_to_clipboard, BattleClient, ConnectionState, Views},
     protocol::{Action, Role, RoomName},
-    status::Status,
+    status::{action_label, Status},
 };
 
 /// Spaces inserted by the Tab key in the editor.
@@ -187,7 +187,7 @@ fn PlayerDesk(
                         {move || {
                             own_action
                                 .get()
-                                .map(|action| format!("Last sent: {}", action.label()))
+                                .map(|action| format!("Last sent: {}", action_label(action)))
                         }}
                     </p>
                     <button

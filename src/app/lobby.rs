@@ -3,7 +3,7 @@
 use leptos::{ev::SubmitEvent, prelude::*};
 use leptos_router::hooks::use_navigate;
 
-use crate::protocol::parse_battle_ref;
+use crate::protocol::{RoomName, RoomNameError};
 
 /// `/`: start or join a battle.
 #[component]
@@ -49,5 +49,49 @@ pub fn Lobby() -> impl IntoView {
                 <p id="joinError" class="error" role="alert">{move || error.get()}</p>
             </form>
         </section>
+    }
+}
+
+/// link to a battle page (`https://host/battle/<id>`, with or without a
+/// trailing slash, query or fragment).
+pub fn parse_battle_ref(input: &str) -> Result<RoomName, RoomNameError> {
+    let input = input.trim();
+    let id = match input.find("/battle/") {
+        Some(at) => {
+            let rest = &input[at + "/battle/".len()..];
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            &rest[..end]
+        }
+        None => input,
+    };
+    RoomName::parse(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lobby_reads_a_bare_id_or_a_pasted_link() {
+        for input in [
+            "abc-123",
+            "  abc-123 ",
+            "http://127.0.0.1:3000/battle/abc-123",
+            "https://battles.example/battle/abc-123/",
+            "https://battles.example/battle/abc-123?role=spectator",
+            "/battle/abc-123#top",
+        ] {
+            assert_eq!(
+                parse_battle_ref(input).unwrap().as_str(),
+                "abc-123",
+                "{input}"
+            );
+        }
+        assert_eq!(parse_battle_ref(""), Err(RoomNameError::Empty));
+        assert_eq!(
+            parse_battle_ref("https://battles.example/battle/"),
+            Err(RoomNameError::Empty)
+        );
+        assert!(parse_battle_ref("https://battles.example/lobby").is_err());
     }
 }

@@ -10,6 +10,7 @@ use leptos_router::{
     path,
 };
 
+pub use self::lobby::parse_battle_ref;
 use self::{battle::BattlePage, lobby::Lobby};
 
 /// The HTML document around the app, rendered on the server.

@@ -19,7 +19,7 @@ pub use inert::{copy_to_clipboard, BattleClient};
 use leptos::prelude::RwSignal;
 
 use crate::{
-    protocol::{close, Action},
+    protocol::{Action, Close},
     status::Status,
 };
 
@@ -47,10 +47,10 @@ impl ConnectionState {
     /// The state after the server closed the socket with `code`, if the
     /// page must not reconnect.
     pub fn terminal(code: u16) -> Option<Self> {
-        match code {
-            close::ROOM_FULL => Some(Self::RoomFull),
-            close::SPECTATORS_FULL => Some(Self::SpectatorsFull),
-            close::REPLACED => Some(Self::Replaced),
+        match Close::from_code(code)? {
+            Close::RoomFull => Some(Self::RoomFull),
+            Close::SpectatorsFull => Some(Self::SpectatorsFull),
+            Close::Replaced => Some(Self::Replaced),
             _ => None,
         }
     }

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 
 use super::{
     guard::{AddressLimits, OriginPolicy, RateLimits, TrustedProxies},
-    roster::Limits,
+    room::Limits,
     token::Secret,
 };
 use crate::protocol::{PlayerKey, Role, RoomName};

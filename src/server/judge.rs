@@ -14,7 +14,11 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{backplane::VerdictError, hub::Hub, token::Secret, AppState};
+use super::{
+    hub::{Hub, VerdictError},
+    state::AppState,
+    token::Secret,
+};
 use crate::protocol::{Action, PlayerKey, RoomName};
 
 /// What the publish API needs.

@@ -2,20 +2,24 @@
 //! the accept loop and graceful shutdown.
 
 pub mod backplane;
+pub mod clock;
 pub mod config;
+pub mod fanout;
 pub mod guard;
 pub mod hub;
 pub mod judge;
 pub mod ops;
 pub mod relay;
-pub mod roster;
+pub mod room;
+pub mod state;
 pub mod stats;
+pub mod timers;
 pub mod token;
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    extract::{ConnectInfo, FromRef},
+    extract::ConnectInfo,
     http::Request,
     response::{IntoResponse, Redirect},
     routing::get,
@@ -35,12 +39,14 @@ use tower::Service;
 use tracing::{debug, info, warn};
 
 use self::{
-    backplane::{AnyBackplane, MemoryBus, RedisBackplane},
+    backplane::{MemoryBus, RedisBackplane, SharedBackplane},
+    clock::Clock,
     config::Config,
     guard::AddressGuard,
-    hub::{Clock, Hub},
+    hub::Hub,
     judge::Judge,
     relay::Relay,
+    state::AppState,
     stats::Stats,
 };
 use crate::app::{shell, App};
@@ -48,17 +54,6 @@ use crate::app::{shell, App};
 /// Longest pause of the accept loop after a failed accept (e.g. out of file
 /// descriptors), so that it neither spins nor stalls.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
-
-/// What the HTTP handlers share.
-#[derive(Debug, Clone, FromRef)]
-pub struct AppState {
-    /// Where the built site lives, for pages and assets.
-    pub leptos: LeptosOptions,
-    /// The room relay.
-    pub relay: Relay,
-    /// The judge's publish API.
-    pub judge: Judge,
-}
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -111,17 +106,18 @@ impl Server {
         leptos.site_addr = listener.local_addr().map_err(bind_error)?;
         let stats = Arc::new(Stats::default());
         let clock = Clock::new();
-        let backplane = match &config.redis_url {
-            Some(url) => AnyBackplane::Redis(RedisBackplane::start(
+        let limits = config.limits();
+        let backplane: SharedBackplane = match &config.redis_url {
+            Some(url) => Arc::new(RedisBackplane::start(
                 url,
+                limits,
+                Duration::from_millis(config.instance_ttl_ms),
                 stats.clone(),
                 clock,
-                Duration::from_millis(config.grace_ms),
-                Duration::from_millis(config.instance_ttl_ms),
             )?),
             None => {
                 stats.set_backplane_up(true);
-                AnyBackplane::Memory(bus.node())
+                Arc::new(bus.node(limits))
             }
         };
         let shutdown = CancellationToken::new();
@@ -130,7 +126,6 @@ impl Server {
             backplane,
             stats.clone(),
             config.queue_capacity.into(),
-            config.limits(),
             clock,
             tasks.clone(),
         );

@@ -9,7 +9,7 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{backplane::Backplane, relay::Relay, AppState};
+use super::{relay::Relay, state::AppState};
 
 /// `/healthz`, `/readyz` and `/metrics`.
 pub fn routes() -> Router<AppState> {
@@ -30,7 +30,7 @@ async fn readyz(State(relay): State<Relay>) -> Response {
     let problem = if relay.shutdown.is_cancelled() {
         Some("shutting down".to_owned())
     } else {
-        relay.hub.backplane().ready().err().map(|e| e.to_string())
+        relay.hub.ready().err().map(|e| e.to_string())
     };
     match problem {
         None => Json(json!({"status": "ready"})).into_response(),

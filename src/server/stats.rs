@@ -14,6 +14,8 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use crate::protocol::Close;
+
 /// Label values in Prometheus' lowercase style.
 macro_rules! label_values {
     ($name:ident { $($variant:ident => $value:literal),* $(,)? }) => {
@@ -84,37 +86,15 @@ label_values!(HandshakeRefusal {
     Address => "address",
 });
 
-/// Why the server closed a connection.
+/// A close, labelled as the table of close codes says.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum CloseReason {
-    /// A frame over the size limit.
-    Oversized,
-    /// Text that is not UTF-8.
-    InvalidUtf8,
-    /// Too many invalid frames.
-    TooManyInvalid,
-    /// Sustained flooding over the rates.
-    RateLimited,
-    /// Its mailbox overflowed.
-    SlowConsumer,
-    /// Silent past the heartbeat limit.
-    Heartbeat,
-    /// Its seat was taken by a newer connection.
-    Replaced,
-    /// The server shut down.
-    Shutdown,
-}
+struct CloseMetric(Close);
 
-label_values!(CloseReason {
-    Oversized => "oversized",
-    InvalidUtf8 => "invalid_utf8",
-    TooManyInvalid => "too_many_invalid",
-    RateLimited => "rate_limited",
-    SlowConsumer => "slow_consumer",
-    Heartbeat => "heartbeat",
-    Replaced => "replaced",
-    Shutdown => "shutdown",
-});
+impl EncodeLabelValue for CloseMetric {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> std::fmt::Result {
+        encoder.write_str(self.0.metric())
+    }
+}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
@@ -133,7 +113,7 @@ struct RefusalLabel {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CloseLabel {
-    reason: CloseReason,
+    reason: CloseMetric,
 }
 
 /// The server's metrics, shared by every connection.
@@ -327,7 +307,8 @@ impl Stats {
     }
 
     /// The server closed a connection.
-    pub fn closed(&self, reason: CloseReason) {
+    pub fn closed(&self, close: Close) {
+        let reason = CloseMetric(close);
         self.closed.get_or_create(&CloseLabel { reason }).inc();
     }
 
@@ -346,7 +327,10 @@ impl Stats {
     /// Some counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
         let dropped = |reason| self.dropped.get_or_create(&DropLabel { reason }).get();
-        let closed = |reason| self.closed.get_or_create(&CloseLabel { reason }).get();
+        let closed = |close| {
+            let reason = CloseMetric(close);
+            self.closed.get_or_create(&CloseLabel { reason }).get()
+        };
         let refused: u64 = [
             HandshakeRefusal::BadRequest,
             HandshakeRefusal::Origin,
@@ -362,9 +346,9 @@ impl Stats {
             rate_limited: dropped(DropReason::RateLimited),
             typing_dropped: dropped(DropReason::QueueFull),
             slow_consumers: dropped(DropReason::SlowConsumer),
-            oversized: closed(CloseReason::Oversized),
+            oversized: closed(Close::Oversized),
             refused_handshakes: refused,
-            abusers_closed: closed(CloseReason::TooManyInvalid) + closed(CloseReason::RateLimited),
+            abusers_closed: closed(Close::TooManyInvalid) + closed(Close::RateLimited),
         }
     }
 }

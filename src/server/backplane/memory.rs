@@ -13,56 +13,58 @@ use std::{
     },
 };
 
-use super::{numbered, presence, Backplane, BackplaneError, JoinError, Joined, VerdictError};
+use super::{
+    BackplaneError, BoxFuture, JoinError, Joined, RoomSink, RoomStore, Transport, VerdictError,
+};
 use crate::{
-    protocol::{
-        Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, PresenceEvent, RoomName,
-        ServerFrame,
-    },
-    server::{
-        hub::{Delivery, LocalRoom},
-        roster::{JoinRequest, Limits, Roster},
-    },
+    protocol::{Action, ClientEvent, ClientFrame, PlayerKey, RoomName, ServerFrame},
+    server::room::{Change, JoinRequest, Limits, Roster},
 };
 
-/// Rooms, their rosters and their subscribed nodes, shared by every
+/// Rooms, their rosters and their subscribed instances, shared by every
 /// [`MemoryBackplane`] made from it.
 #[derive(Clone, Default)]
 pub struct MemoryBus {
     // Held for roster updates and for handing frames to each subscribed
-    // room's queues, which never blocks: no `.await` while it is held.
+    // room's sink, which never blocks: no `.await` while it is held.
     // Delivering under it keeps every room's frames in `seq` order.
-    rooms: Arc<Mutex<HashMap<RoomName, BusRoom>>>,
+    rooms: Arc<Mutex<HashMap<RoomName, RoomState>>>,
     next_node: Arc<AtomicU64>,
 }
 
+/// One room on the bus: its sequence, roster and subscribed instances.
 #[derive(Default)]
-struct BusRoom {
+struct RoomState {
     seq: u64,
     roster: Roster,
-    nodes: Vec<(u64, Arc<LocalRoom>)>,
+    sinks: Vec<(u64, Arc<dyn RoomSink>)>,
 }
 
-impl BusRoom {
-    fn deliver(&self, delivery: &Delivery) {
-        for (_, sink) in &self.nodes {
-            sink.deliver(delivery);
+impl RoomState {
+    /// Numbers the next frame of the room and delivers it to every
+    /// instance. Under the bus lock, so frames go out in `seq` order.
+    fn broadcast(&mut self, frame: ServerFrame) {
+        self.seq += 1;
+        for (_, sink) in &self.sinks {
+            sink.deliver(self.seq, frame.clone());
         }
     }
 
-    /// Numbers the next frame of the room and delivers it to every node.
-    /// Under the bus lock, so frames go out in `seq` order.
-    fn broadcast(&mut self, frame: ServerFrame) {
-        self.seq += 1;
-        self.deliver(&numbered(frame, self.seq));
-    }
-
-    fn presence(&mut self, event: PresenceEvent, member: MemberRef) {
-        self.broadcast(presence(event, member));
+    /// Carries out `change`: closes the replaced connections, then sends
+    /// its presence frames.
+    fn apply(&mut self, change: &Change) {
+        for conn in &change.replaced {
+            for (_, sink) in &self.sinks {
+                sink.replaced(conn);
+            }
+        }
+        for frame in change.frames() {
+            self.broadcast(frame);
+        }
     }
 
     fn is_unused(&self) -> bool {
-        self.nodes.is_empty() && self.roster.is_empty()
+        self.sinks.is_empty() && self.roster.is_empty()
     }
 }
 
@@ -72,23 +74,38 @@ impl MemoryBus {
         Self::default()
     }
 
-    /// A backplane for one more node (hub) on this bus.
-    pub fn node(&self) -> MemoryBackplane {
+    /// A backplane for one more instance (hub) on this bus, whose rooms
+    /// follow `limits`.
+    pub fn node(&self, limits: Limits) -> MemoryBackplane {
         MemoryBackplane {
             bus: self.clone(),
             node: self.next_node.fetch_add(1, Ordering::Relaxed),
+            limits,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<RoomName, BusRoom>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<RoomName, RoomState>> {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `change` on the room's state, then forgets the room if nobody
+    /// is left in it and no instance serves it.
+    fn with_room<T>(&self, room: &RoomName, change: impl FnOnce(&mut RoomState) -> T) -> T {
+        let mut rooms = self.lock();
+        let state = rooms.entry(room.clone()).or_default();
+        let value = change(state);
+        if state.is_unused() {
+            rooms.remove(room);
+        }
+        value
     }
 }
 
-/// One node's handle on a [`MemoryBus`].
+/// One instance's handle on a [`MemoryBus`].
 pub struct MemoryBackplane {
     bus: MemoryBus,
     node: u64,
+    limits: Limits,
 }
 
 impl fmt::Debug for MemoryBackplane {
@@ -99,124 +116,110 @@ impl fmt::Debug for MemoryBackplane {
     }
 }
 
-impl Backplane for MemoryBackplane {
-    fn subscribe(&self, room: &RoomName, sink: Arc<LocalRoom>) {
+impl Transport for MemoryBackplane {
+    fn subscribe(&self, room: &RoomName, sink: Arc<dyn RoomSink>) {
         let mut rooms = self.bus.lock();
-        let nodes = &mut rooms.entry(room.clone()).or_default().nodes;
-        nodes.retain(|(node, _)| *node != self.node);
-        nodes.push((self.node, sink));
+        let sinks = &mut rooms.entry(room.clone()).or_default().sinks;
+        sinks.retain(|(node, _)| *node != self.node);
+        sinks.push((self.node, sink));
     }
 
     fn unsubscribe(&self, room: &RoomName) {
-        let mut rooms = self.bus.lock();
-        if let Some(entry) = rooms.get_mut(room) {
-            entry.nodes.retain(|(node, _)| *node != self.node);
-            if entry.is_unused() {
-                rooms.remove(room);
-            }
-        }
+        self.bus.with_room(room, |state| {
+            state.sinks.retain(|(node, _)| *node != self.node);
+        });
     }
 
     fn ready(&self) -> Result<(), BackplaneError> {
         Ok(())
     }
+}
 
-    async fn join(
-        &self,
-        room: &RoomName,
+impl RoomStore for MemoryBackplane {
+    fn join<'a>(
+        &'a self,
+        room: &'a RoomName,
         request: JoinRequest,
-        limits: Limits,
         now: u64,
-    ) -> Result<Joined, JoinError> {
-        let mut rooms = self.bus.lock();
-        let entry = rooms.entry(room.clone()).or_default();
-        let seat = entry.roster.join(request, &limits)?;
-        if let Some(conn) = &seat.replaced {
-            entry.deliver(&Delivery::Replaced { conn: conn.clone() });
-        }
-        if let Some(event) = seat.event {
-            entry.presence(event, seat.member.clone());
-        }
-        Ok(Joined {
-            seat,
-            seq: entry.seq,
-            members: entry.roster.snapshot(now),
-        })
+    ) -> BoxFuture<'a, Result<Joined, JoinError>> {
+        let joined = self.bus.with_room(room, |state| {
+            let mut change = Change::default();
+            let seat = change.take_seat(&mut state.roster, request, &self.limits)?;
+            state.apply(&change);
+            Ok(Joined {
+                seat,
+                seq: state.seq,
+                members: state.roster.snapshot(now),
+            })
+        });
+        Box::pin(std::future::ready(joined))
     }
 
-    async fn disconnect(
-        &self,
-        room: &RoomName,
-        conn: &str,
+    fn disconnect<'a>(
+        &'a self,
+        room: &'a RoomName,
+        conn: &'a str,
         clean: bool,
-        limits: Limits,
         now: u64,
-    ) -> Result<Option<u64>, BackplaneError> {
-        let mut rooms = self.bus.lock();
-        let Some(entry) = rooms.get_mut(room) else {
-            return Ok(None);
-        };
-        let mut deadline = None;
-        if let Some((event, member)) = entry.roster.disconnect(conn, clean, &limits, now) {
-            if event == PresenceEvent::Reconnecting {
-                deadline = entry.roster.poll_timeout();
-            }
-            entry.presence(event, member);
-        }
-        if entry.is_unused() {
-            rooms.remove(room);
-        }
-        Ok(deadline)
+    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
+        let deadline = self.bus.with_room(room, |state| {
+            let mut change = Change::default();
+            let deadline = change.give_up_seat(&mut state.roster, conn, clean, &self.limits, now);
+            state.apply(&change);
+            deadline
+        });
+        Box::pin(std::future::ready(Ok(deadline)))
     }
 
-    async fn expire(&self, room: &RoomName, now: u64) -> Result<Option<u64>, BackplaneError> {
-        let mut rooms = self.bus.lock();
-        let Some(entry) = rooms.get_mut(room) else {
-            return Ok(None);
-        };
-        for member in entry.roster.expire(now) {
-            entry.presence(PresenceEvent::Leave, member);
-        }
-        let next = entry.roster.poll_timeout();
-        if entry.is_unused() {
-            rooms.remove(room);
-        }
-        Ok(next)
+    fn expire<'a>(
+        &'a self,
+        room: &'a RoomName,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
+        let next = self.bus.with_room(room, |state| {
+            let mut change = Change::default();
+            let next = change.expire(&mut state.roster, now);
+            state.apply(&change);
+            next
+        });
+        Box::pin(std::future::ready(Ok(next)))
     }
 
-    async fn publish(
-        &self,
-        room: &RoomName,
-        from: &str,
+    fn publish<'a>(
+        &'a self,
+        room: &'a RoomName,
+        from: &'a str,
         frame: ClientFrame,
         now: u64,
-    ) -> Result<(), BackplaneError> {
-        let mut rooms = self.bus.lock();
-        let Some(entry) = rooms.get_mut(room) else {
-            return Ok(());
-        };
-        entry.roster.record(from, frame.event, now);
-        entry.broadcast(ServerFrame::relayed(frame, from.to_owned(), 0));
-        Ok(())
+    ) -> BoxFuture<'a, Result<(), BackplaneError>> {
+        if let Some(state) = self.bus.lock().get_mut(room) {
+            state.roster.record(from, frame.event, now);
+            state.broadcast(ServerFrame::relayed(frame, from.to_owned(), 0));
+        }
+        Box::pin(std::future::ready(Ok(())))
     }
 
-    async fn publish_verdict(
-        &self,
-        room: &RoomName,
-        player: &PlayerKey,
+    fn publish_verdict<'a>(
+        &'a self,
+        room: &'a RoomName,
+        player: &'a PlayerKey,
         action: Action,
         now: u64,
-    ) -> Result<(), VerdictError> {
+    ) -> BoxFuture<'a, Result<(), VerdictError>> {
         let mut rooms = self.bus.lock();
-        let entry = rooms.get_mut(room).ok_or(VerdictError::NoSuchPlayer)?;
-        let member = entry
-            .roster
-            .player_of(player)
-            .ok_or(VerdictError::NoSuchPlayer)?;
-        entry
-            .roster
-            .record(&member.id, ClientEvent::Action(action), now);
-        entry.broadcast(ServerFrame::verdict(action, member.id, 0));
-        Ok(())
+        let published = match rooms.get_mut(room) {
+            Some(state) => match state.roster.player_of(player) {
+                Some(member) => {
+                    state
+                        .roster
+                        .record(&member.id, ClientEvent::Action(action), now);
+                    state.broadcast(ServerFrame::verdict(action, member.id, 0));
+                    Ok(())
+                }
+                None => Err(VerdictError::NoSuchPlayer),
+            },
+            None => Err(VerdictError::NoSuchPlayer),
+        };
+        Box::pin(std::future::ready(published))
     }
 }

@@ -1,37 +1,44 @@
-//! The backplane: how a node's rooms reach the same rooms on other nodes,
-//! and where each room's roster (seats, presence, last-known state) and
-//! sequence number live, so that every node sees the same room.
+//! The backplane: how this instance's rooms reach the same rooms on other
+//! instances, and where each room's roster (seats, presence, last-known
+//! state) and sequence number live, so that every instance sees the same
+//! room.
 //!
-//! A node subscribes to a room when the room gets its first local
-//! connection and unsubscribes with the last one. Every frame and presence
-//! event of a room comes back through the backplane to every subscribed
-//! node, the publishing node included, so local and remote delivery are one
-//! code path.
+//! Two sides, two traits:
+//! - [`Transport`]: an instance subscribes to a room when the room gets its
+//!   first local connection and unsubscribes with the last one. Every frame
+//!   of a room comes back through the backplane to every subscribed
+//!   instance, the publishing one included, into the [`RoomSink`] it
+//!   subscribed with: local and remote delivery are one code path.
+//! - [`RoomStore`]: seats, presence and frames, numbered in the room's
+//!   sequence. Every store builds its roster changes with
+//!   [`Change`](super::room::Change) and only decides how to carry them out.
+//!
+//! The backplane owns the interface it delivers into ([`RoomSink`]); the
+//! fan-out implements it, so this layer names no type above it.
 //!
 //! Two implementations: the in-process [`MemoryBus`] (the default; several
 //! hubs of one process may share one, as tests do) and the
-//! [`RedisBackplane`], through which instances share rooms. They are chosen
-//! at start-up through [`AnyBackplane`], which delegates (traits returning
-//! `impl Future` are not object safe).
+//! [`RedisBackplane`], through which instances share rooms. The hub holds
+//! one as `Arc<dyn Backplane>`, chosen at start-up; room rules
+//! ([`Limits`]) are given at construction.
 
 mod memory;
 mod redis;
 
-use std::{future::Future, sync::Arc};
+use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
 use thiserror::Error;
 
-pub use self::redis::RedisBackplane;
-pub use memory::{MemoryBackplane, MemoryBus};
+pub use self::{
+    memory::{MemoryBackplane, MemoryBus},
+    redis::RedisBackplane,
+};
+pub use super::room::Limits;
+use super::room::{JoinRequest, Refusal, Seat};
+use crate::protocol::{Action, ClientFrame, MemberState, PlayerKey, RoomName, ServerFrame};
 
-use super::{
-    hub::{Delivery, LocalRoom, Outbound},
-    roster::{JoinRequest, Limits, Refusal, Seat},
-};
-use crate::protocol::{
-    Action, ClientFrame, MemberRef, MemberState, PlayerKey, Presence, PresenceEvent, RoomName,
-    ServerFrame,
-};
+/// A boxed future, so that backplanes can be chosen at run time.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why the backplane could not do something.
 #[derive(Debug, Error)]
@@ -75,167 +82,90 @@ pub struct Joined {
     pub members: Vec<MemberState>,
 }
 
-/// What a node hands its members for `frame`, numbered `seq` in its room:
-/// serialised once for all of them.
-fn numbered(frame: ServerFrame, seq: u64) -> Delivery {
-    let frame = frame.with_seq(seq);
-    let text = frame.to_json();
-    Delivery::Frame(match frame {
-        ServerFrame::Typing(stamped) => Outbound::typing(text, seq, stamped.from.into()),
-        _ => Outbound::lasting(text, seq),
-    })
+/// Where the backplane delivers a room's frames on this instance.
+/// Implemented by the fan-out; called with backplane locks held, so it
+/// must never block.
+pub trait RoomSink: Send + Sync + 'static {
+    /// `frame`, numbered `seq` in its room, for every member here.
+    fn deliver(&self, seq: u64, frame: ServerFrame);
+
+    /// Connection `conn` lost its seat to a newer connection with the same
+    /// key: it must close.
+    fn replaced(&self, conn: &str);
 }
 
-/// A presence frame, not numbered yet.
-fn presence(event: PresenceEvent, member: MemberRef) -> ServerFrame {
-    ServerFrame::Presence(Presence {
-        event,
-        member,
-        seq: 0,
-    })
-}
+/// Carries a room's frames to the instances that serve it.
+pub trait Transport: Send + Sync + 'static {
+    /// Starts delivering the frames of `room` to `sink`. Must not block
+    /// (callers may hold locks): transports that need I/O queue it.
+    fn subscribe(&self, room: &RoomName, sink: Arc<dyn RoomSink>);
 
-/// Carries room frames between the nodes that serve a room, and keeps each
-/// room's roster. Times are the hub's clock: milliseconds since the Unix
-/// epoch, comparable across instances.
-pub trait Backplane: Send + Sync + 'static {
-    /// Starts delivering the frames of `room` to `sink`. Called under the
-    /// hub's lock, so it must not block: brokers that need I/O queue it.
-    fn subscribe(&self, room: &RoomName, sink: Arc<LocalRoom>);
-
-    /// Stops delivering the frames of `room` to this node. Same rules as
-    /// [`subscribe`](Backplane::subscribe).
+    /// Stops delivering the frames of `room` to this instance. Same rules
+    /// as [`subscribe`](Transport::subscribe).
     fn unsubscribe(&self, room: &RoomName);
 
     /// `Ok` if frames can be published now.
     fn ready(&self) -> Result<(), BackplaneError>;
+}
 
+/// Keeps each room's roster and sequence number, and numbers and publishes
+/// its frames. Times are the hub's clock: milliseconds since the Unix
+/// epoch, comparable across instances.
+pub trait RoomStore: Send + Sync + 'static {
     /// Seats a connection in `room` and tells the room.
-    fn join(
-        &self,
-        room: &RoomName,
+    fn join<'a>(
+        &'a self,
+        room: &'a RoomName,
         request: JoinRequest,
-        limits: Limits,
         now: u64,
-    ) -> impl Future<Output = Result<Joined, JoinError>> + Send;
+    ) -> BoxFuture<'a, Result<Joined, JoinError>>;
 
     /// Connection `conn` ended, cleanly or not; tells the room. Returns the
     /// deadline of the grace period it started, if any: the caller calls
-    /// [`expire`](Backplane::expire) then.
-    fn disconnect(
-        &self,
-        room: &RoomName,
-        conn: &str,
+    /// [`expire`](RoomStore::expire) then.
+    fn disconnect<'a>(
+        &'a self,
+        room: &'a RoomName,
+        conn: &'a str,
         clean: bool,
-        limits: Limits,
         now: u64,
-    ) -> impl Future<Output = Result<Option<u64>, BackplaneError>> + Send;
+    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>>;
 
     /// Frees the seats whose grace period ran out by `now` and tells the
     /// room. Returns the next deadline, if any member is still reconnecting.
-    fn expire(
-        &self,
-        room: &RoomName,
+    fn expire<'a>(
+        &'a self,
+        room: &'a RoomName,
         now: u64,
-    ) -> impl Future<Output = Result<Option<u64>, BackplaneError>> + Send;
+    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>>;
 
-    /// Publishes `frame`, sent by member `from`, to every node serving
+    /// Publishes `frame`, sent by member `from`, to every instance serving
     /// `room`, and records it in the roster. Frames from one caller are
     /// delivered in the order published.
-    fn publish(
-        &self,
-        room: &RoomName,
-        from: &str,
+    fn publish<'a>(
+        &'a self,
+        room: &'a RoomName,
+        from: &'a str,
         frame: ClientFrame,
         now: u64,
-    ) -> impl Future<Output = Result<(), BackplaneError>> + Send;
+    ) -> BoxFuture<'a, Result<(), BackplaneError>>;
 
     /// Publishes the judge's verdict `action` about the player whose
-    /// private id is `player`, marked as the judge's, to every node serving
-    /// `room`, and records it in the roster.
-    fn publish_verdict(
-        &self,
-        room: &RoomName,
-        player: &PlayerKey,
+    /// private id is `player`, marked as the judge's, to every instance
+    /// serving `room`, and records it in the roster.
+    fn publish_verdict<'a>(
+        &'a self,
+        room: &'a RoomName,
+        player: &'a PlayerKey,
         action: Action,
         now: u64,
-    ) -> impl Future<Output = Result<(), VerdictError>> + Send;
+    ) -> BoxFuture<'a, Result<(), VerdictError>>;
 }
 
-/// The backplane chosen in the configuration.
-#[derive(Debug)]
-pub enum AnyBackplane {
-    /// In-process: rooms are shared only by hubs of this process.
-    Memory(MemoryBackplane),
-    /// Redis: rooms are shared by every instance on the same Redis server.
-    Redis(RedisBackplane),
-}
+/// A transport and a room store: what a hub needs.
+pub trait Backplane: Transport + RoomStore + fmt::Debug {}
 
-/// Calls the same method on whichever backplane was chosen.
-macro_rules! delegate {
-    ($self:ident, $backplane:ident => $call:expr) => {
-        match $self {
-            Self::Memory($backplane) => $call,
-            Self::Redis($backplane) => $call,
-        }
-    };
-}
+impl<T: Transport + RoomStore + fmt::Debug> Backplane for T {}
 
-impl Backplane for AnyBackplane {
-    fn subscribe(&self, room: &RoomName, sink: Arc<LocalRoom>) {
-        delegate!(self, backplane => backplane.subscribe(room, sink))
-    }
-
-    fn unsubscribe(&self, room: &RoomName) {
-        delegate!(self, backplane => backplane.unsubscribe(room))
-    }
-
-    fn ready(&self) -> Result<(), BackplaneError> {
-        delegate!(self, backplane => backplane.ready())
-    }
-
-    async fn join(
-        &self,
-        room: &RoomName,
-        request: JoinRequest,
-        limits: Limits,
-        now: u64,
-    ) -> Result<Joined, JoinError> {
-        delegate!(self, backplane => backplane.join(room, request, limits, now).await)
-    }
-
-    async fn disconnect(
-        &self,
-        room: &RoomName,
-        conn: &str,
-        clean: bool,
-        limits: Limits,
-        now: u64,
-    ) -> Result<Option<u64>, BackplaneError> {
-        delegate!(self, backplane => backplane.disconnect(room, conn, clean, limits, now).await)
-    }
-
-    async fn expire(&self, room: &RoomName, now: u64) -> Result<Option<u64>, BackplaneError> {
-        delegate!(self, backplane => backplane.expire(room, now).await)
-    }
-
-    async fn publish(
-        &self,
-        room: &RoomName,
-        from: &str,
-        frame: ClientFrame,
-        now: u64,
-    ) -> Result<(), BackplaneError> {
-        delegate!(self, backplane => backplane.publish(room, from, frame, now).await)
-    }
-
-    async fn publish_verdict(
-        &self,
-        room: &RoomName,
-        player: &PlayerKey,
-        action: Action,
-        now: u64,
-    ) -> Result<(), VerdictError> {
-        delegate!(self, backplane => backplane.publish_verdict(room, player, action, now).await)
-    }
-}
+/// The backplane a hub goes through.
+pub type SharedBackplane = Arc<dyn Backplane>;

@@ -1,19 +1,28 @@
 //! The browser build of the client API.
 
+mod listeners;
+mod page;
+
 use std::{
     cell::{Cell, RefCell},
-    rc::{Rc, Weak},
+    rc::Rc,
 };
 
 use gloo_timers::callback::Timeout;
 use leptos::{logging::warn, prelude::*};
-use wasm_bindgen::{closure::Closure, JsCast};
-use web_sys::{CloseEvent, Event, EventTarget, MessageEvent, WebSocket};
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
+pub use self::page::copy_to_clipboard;
+use self::{
+    listeners::{listen, Listeners},
+    page::{now, random_id, role_name, socket_url},
+};
 use super::{ConnectionState, Views};
 use crate::{
-    protocol::{close, Action, ClientEvent, ClientFrame, Role, RoomName, ServerFrame},
-    status::{Backoff, RoomView, TypingThrottle},
+    backoff::Backoff,
+    protocol::{Action, ClientEvent, ClientFrame, Close, Role, RoomName, ServerFrame},
+    status::{RoomView, TypingThrottle},
 };
 
 /// How long past a missed heartbeat the page waits before it counts the
@@ -27,29 +36,6 @@ const DEFAULT_HEARTBEAT_MS: u64 = 15_000;
 #[derive(Clone)]
 pub struct BattleClient {
     inner: Rc<Inner>,
-}
-
-/// What to do with an event, given the client.
-type Handler = fn(&Rc<Inner>, &Event);
-
-/// An event name and the closure registered for it.
-type Registered = (&'static str, Closure<dyn FnMut(Event)>);
-
-/// An event target and the handlers registered on it.
-struct Listeners {
-    target: EventTarget,
-    handlers: Vec<Registered>,
-}
-
-impl Drop for Listeners {
-    fn drop(&mut self) {
-        // Removed before the closures are freed, so nothing calls them after.
-        for (kind, handler) in &self.handlers {
-            let _ = self
-                .target
-                .remove_event_listener_with_callback(kind, handler.as_ref().unchecked_ref());
-        }
-    }
 }
 
 /// The socket of one connection attempt.
@@ -150,35 +136,9 @@ impl BattleClient {
         if let Some(socket) = inner.socket.borrow_mut().take() {
             let _ = socket
                 .ws
-                .close_with_code_and_reason(close::NORMAL, "left the battle");
+                .close_with_code_and_reason(Close::Normal.code(), Close::Normal.reason());
         }
     }
-}
-
-/// Registers `handlers` on `target`; they hold the client weakly.
-fn listen(
-    inner: &Rc<Inner>,
-    target: EventTarget,
-    handlers: &[(&'static str, Handler)],
-) -> Listeners {
-    let handlers = handlers
-        .iter()
-        .map(|&(kind, handle)| {
-            let weak: Weak<Inner> = Rc::downgrade(inner);
-            let closure = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-                if let Some(inner) = weak.upgrade() {
-                    handle(&inner, &event);
-                }
-            });
-            if let Err(error) =
-                target.add_event_listener_with_callback(kind, closure.as_ref().unchecked_ref())
-            {
-                warn!("cannot listen to {kind}: {error:?}");
-            }
-            (kind, closure)
-        })
-        .collect();
-    Listeners { target, handlers }
 }
 
 impl Inner {
@@ -297,7 +257,7 @@ impl Inner {
         let timer = Timeout::new(u32::try_from(limit).unwrap_or(u32::MAX), move || {
             if let Some(inner) = weak.upgrade() {
                 warn!("no heartbeat from the server: reconnecting");
-                inner.closed(close::GOING_AWAY);
+                inner.closed(Close::Shutdown.code());
             }
         });
         *self.watchdog.borrow_mut() = Some(timer);
@@ -392,68 +352,4 @@ impl Inner {
         drop(room);
         *self.wake.borrow_mut() = wake;
     }
-}
-
-/// The room's socket on the server that served this page, with this tab's
-/// key for the seat, kept in the tab's session storage so that a reload or
-/// a reconnection takes the same seat back, and the join token if any.
-fn socket_url(room: &RoomName, role: Role, token: Option<&str>) -> String {
-    let location = window().location();
-    let scheme = match location.protocol().as_deref() {
-        Ok("https:") => "wss",
-        _ => "ws",
-    };
-    let host = location.host().unwrap_or_default();
-    let role_name = role_name(role);
-    let key = tab_key(&format!("battle-status:{room}:{role_name}"));
-    let token = token
-        .map(|token| format!("&token={token}"))
-        .unwrap_or_default();
-    format!("{scheme}://{host}/ws/battle/{room}/?role={role_name}&player={key}{token}")
-}
-
-/// The role as the socket URL names it.
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Player => "player",
-        Role::Spectator => "spectator",
-    }
-}
-
-/// This tab's key named `name`, made and stored on first use.
-fn tab_key(name: &str) -> String {
-    let storage = window().session_storage().ok().flatten();
-    if let Some(key) = storage
-        .as_ref()
-        .and_then(|s| s.get_item(name).ok().flatten())
-    {
-        return key;
-    }
-    let key = format!("{}{}", random_id(), random_id());
-    if let Some(storage) = storage {
-        let _ = storage.set_item(name, &key);
-    }
-    key
-}
-
-/// Milliseconds on the page's monotonic clock.
-fn now() -> u64 {
-    window()
-        .performance()
-        .map_or(0.0, |performance| performance.now()) as u64
-}
-
-/// A random id of 16 hex digits.
-fn random_id() -> String {
-    (0..4)
-        .map(|_| format!("{:04x}", (js_sys::Math::random() * 65536.0) as u32))
-        .collect()
-}
-
-/// Copies `text` to the clipboard, then calls `done` with whether it worked.
-pub fn copy_to_clipboard(text: String, done: impl FnOnce(bool) + 'static) {
-    let promise = window().navigator().clipboard().write_text(&text);
-    leptos::task::spawn_local(async move {
-        done(wasm_bindgen_futures::JsFuture::from(promise).await.is_ok());
-    });
 }

@@ -8,11 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    protocol::{
-        Action, ClientEvent, Connection, MemberRef, MemberState, PlayerKey, PresenceEvent, Role,
-    },
-    status::TYPING_TIMEOUT_MS,
+use crate::protocol::{
+    Action, ClientEvent, Connection, MemberRef, MemberState, PlayerKey, PresenceEvent, Role,
+    TYPING_TIMEOUT_MS,
 };
 
 /// Most players in a room.

@@ -1,0 +1,70 @@
+//! What the client reads from the page: its address, this tab's storage,
+//! its clock, randomness and the clipboard.
+
+use leptos::prelude::*;
+
+use crate::protocol::{Role, RoomName};
+
+/// The room's socket on the server that served this page, with this tab's
+/// key for the seat, kept in the tab's session storage so that a reload or
+/// a reconnection takes the same seat back, and the join token if any.
+pub fn socket_url(room: &RoomName, role: Role, token: Option<&str>) -> String {
+    let location = window().location();
+    let scheme = match location.protocol().as_deref() {
+        Ok("https:") => "wss",
+        _ => "ws",
+    };
+    let host = location.host().unwrap_or_default();
+    let role_name = role_name(role);
+    let key = tab_key(&format!("battle-status:{room}:{role_name}"));
+    let token = token
+        .map(|token| format!("&token={token}"))
+        .unwrap_or_default();
+    format!("{scheme}://{host}/ws/battle/{room}/?role={role_name}&player={key}{token}")
+}
+
+/// The role as the socket URL names it.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Player => "player",
+        Role::Spectator => "spectator",
+    }
+}
+
+/// This tab's key named `name`, made and stored on first use.
+fn tab_key(name: &str) -> String {
+    let storage = window().session_storage().ok().flatten();
+    if let Some(key) = storage
+        .as_ref()
+        .and_then(|s| s.get_item(name).ok().flatten())
+    {
+        return key;
+    }
+    let key = format!("{}{}", random_id(), random_id());
+    if let Some(storage) = storage {
+        let _ = storage.set_item(name, &key);
+    }
+    key
+}
+
+/// Milliseconds on the page's monotonic clock.
+pub fn now() -> u64 {
+    window()
+        .performance()
+        .map_or(0.0, |performance| performance.now()) as u64
+}
+
+/// A random id of 16 hex digits.
+pub fn random_id() -> String {
+    (0..4)
+        .map(|_| format!("{:04x}", (js_sys::Math::random() * 65536.0) as u32))
+        .collect()
+}
+
+/// Copies `text` to the clipboard, then calls `done` with whether it worked.
+pub fn copy_to_clipboard(text: String, done: impl FnOnce(bool) + 'static) {
+    let promise = window().navigator().clipboard().write_text(&text);
+    leptos::task::spawn_local(async move {
+        done(wasm_bindgen_futures::JsFuture::from(promise).await.is_ok());
+    });
+}

@@ -1,0 +1,111 @@
+//! Names that come from clients, checked once: room names, roles and the
+//! tabs' private player keys.
+
+use std::{borrow::Cow, fmt};
+
+use serde::{de, Deserialize, Deserializer, Serialize};
+use thiserror::Error;
+
+use super::MAX_ROOM_CHARS;
+
+/// A validated room name: 1 to [`MAX_ROOM_CHARS`] characters of
+/// `[A-Za-z0-9_-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct RoomName(String);
+
+/// Why a room name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RoomNameError {
+    /// The name is empty.
+    #[error("a battle id cannot be empty")]
+    Empty,
+    /// The name is longer than [`MAX_ROOM_CHARS`].
+    #[error("a battle id has at most {MAX_ROOM_CHARS} characters, this one has {0}")]
+    TooLong(usize),
+    /// The name holds a character outside `[A-Za-z0-9_-]`.
+    #[error("a battle id holds only letters, digits, '-' and '_', not {0:?}")]
+    InvalidChar(char),
+}
+
+impl RoomName {
+    /// Checks `name` against the room name rules.
+    pub fn parse(name: &str) -> Result<Self, RoomNameError> {
+        if name.is_empty() {
+            return Err(RoomNameError::Empty);
+        }
+        if let Some(bad) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(RoomNameError::InvalidChar(bad));
+        }
+        if name.len() > MAX_ROOM_CHARS {
+            return Err(RoomNameError::TooLong(name.len()));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RoomName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Cow::<str>::deserialize(deserializer)?;
+        Self::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+/// Reads what a player pasted into the lobby's join field: a battle id, or a
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// One of the (at most two) players; the default.
+    #[default]
+    Player,
+    /// Watches the players; cannot send typing or actions.
+    Spectator,
+}
+
+impl Role {
+    /// Reads the `role` query parameter.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "player" => Some(Self::Player),
+            "spectator" => Some(Self::Spectator),
+            _ => None,
+        }
+    }
+}
+
+/// Shortest accepted player key, in characters.
+pub const MIN_PLAYER_KEY_CHARS: usize = 16;
+
+/// The private key a tab presents (query parameter `player`) so that a
+/// reconnection is the same member: 16 to 64 characters of
+/// `[A-Za-z0-9_-]`. The server never sends it to anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PlayerKey(String);
+
+impl PlayerKey {
+    /// Checks a presented key.
+    pub fn parse(key: &str) -> Option<Self> {
+        let room = RoomName::parse(key).ok()?;
+        (room.0.len() >= MIN_PLAYER_KEY_CHARS).then_some(Self(room.0))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

@@ -1,0 +1,224 @@
+//! What the server sends: the welcome, relayed frames stamped with their
+//! sender and sequence number, presence, snapshots, heartbeats and errors.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Number;
+
+use super::{Action, ClientEvent, ClientFrame, FrameError, Role, RoomName};
+
+/// Whether a member's connection is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Connection {
+    /// Connected.
+    Online,
+    /// Dropped without leaving; the seat is kept for the grace period.
+    Reconnecting,
+}
+
+/// One member in a room snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberState {
+    /// The member's public id, as in `from`.
+    pub id: String,
+    /// Player or spectator.
+    pub role: Role,
+    /// Online or reconnecting.
+    pub state: Connection,
+    /// The member's last action, if any.
+    pub last_action: Option<Action>,
+    /// How many more milliseconds the member shows as typing (0: not typing).
+    pub typing_ms: u64,
+}
+
+/// The first frame of every connection: who you are and the room right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Welcome {
+    /// The protocol version, [`PROTOCOL_VERSION`].
+    pub protocol: u8,
+    /// The room joined.
+    pub room: RoomName,
+    /// The member id of this connection; relayed frames carry it in `from`.
+    pub you: String,
+    /// This connection's role.
+    pub role: Role,
+    /// True if this connection took over a seat it held before (same key).
+    pub resumed: bool,
+    /// The room's sequence number when the snapshot was taken: frames with
+    /// this `seq` or lower are already in `members`.
+    pub seq: u64,
+    /// The server sends a `heartbeat` frame at least this often; a client
+    /// that hears nothing for longer (plus some slack) should reconnect.
+    pub heartbeat_ms: u64,
+    /// Everyone in the room, this connection included.
+    pub members: Vec<MemberState>,
+}
+
+/// A change in who is in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceEvent {
+    /// A new member joined.
+    Join,
+    /// A member's connection dropped; their seat is kept for the grace period.
+    Reconnecting,
+    /// A reconnecting member is back, as the same member.
+    Resume,
+    /// A member left, or did not come back in time.
+    Leave,
+}
+
+/// A member named in a presence frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRef {
+    /// The member's public id.
+    pub id: String,
+    /// Player or spectator.
+    pub role: Role,
+}
+
+/// A presence change, numbered in the room's sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// What happened.
+    pub event: PresenceEvent,
+    /// To whom.
+    pub member: MemberRef,
+    /// The room's sequence number.
+    pub seq: u64,
+}
+
+/// The room as it is now, numbered in the room's sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The room's sequence number: later frames have higher ones.
+    pub seq: u64,
+    /// Everyone in the room.
+    pub members: Vec<MemberState>,
+}
+
+/// The fields of a relayed `typing` or `action` frame: the client's fields
+/// exactly as sent (in the original script's order), then the server's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stamped {
+    /// The client's own id for itself, as sent.
+    #[serde(rename = "clientId", default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The action code, in `action` frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    /// The client's timestamp, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<Number>,
+    /// The sender's member id, assigned by the server.
+    pub from: String,
+    /// The room's sequence number: one more for each frame in the room.
+    pub seq: u64,
+    /// `true` on a verdict published by the judge through the server (never
+    /// on a client's frame): pages can trust it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub judge: bool,
+}
+
+/// A frame the server sends. Frame types this build does not know are read
+/// as [`ServerFrame::Unknown`] and ignored, so newer servers can add types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ServerFrame {
+    /// Sent once, first, on every connection.
+    Welcome(Welcome),
+    /// A relayed typing ping.
+    Typing(Stamped),
+    /// A relayed action.
+    Action(Stamped),
+    /// Someone joined, dropped, came back or left.
+    Presence(Presence),
+    /// The room as it is now, replacing what the client knew: sent after
+    /// the server lost and regained its link to other instances.
+    Snapshot(Snapshot),
+    /// Sent every heartbeat interval so that clients can tell a dead socket.
+    Heartbeat,
+    /// The server refused something this connection sent.
+    Error {
+        /// Stable machine-readable code, e.g. `invalid_json`.
+        code: String,
+        /// What went wrong, in plain words.
+        message: String,
+    },
+    /// A frame type this build does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ServerFrame {
+    /// Stamps a client frame for relaying.
+    pub fn relayed(frame: ClientFrame, from: String, seq: u64) -> Self {
+        let (action, wrap): (_, fn(Stamped) -> Self) = match frame.event {
+            ClientEvent::Typing => (None, Self::Typing),
+            ClientEvent::Action(action) => (Some(action), Self::Action),
+        };
+        wrap(Stamped {
+            client_id: frame.client_id,
+            action,
+            ts: frame.ts,
+            from,
+            seq,
+            judge: false,
+        })
+    }
+
+    /// A verdict of the judge about member `from`.
+    pub fn verdict(action: Action, from: String, seq: u64) -> Self {
+        Self::Action(Stamped {
+            client_id: None,
+            action: Some(action),
+            ts: None,
+            from,
+            seq,
+            judge: true,
+        })
+    }
+
+    /// An error frame answering a refused client frame.
+    pub fn error(error: &FrameError) -> Self {
+        Self::Error {
+            code: error.code().to_owned(),
+            message: error.to_string(),
+        }
+    }
+
+    /// Sets the room sequence number of a numbered frame (typing, action,
+    /// presence, snapshot); other frames carry none.
+    pub fn with_seq(mut self, seq: u64) -> Self {
+        match &mut self {
+            Self::Typing(stamped) | Self::Action(stamped) => stamped.seq = seq,
+            Self::Presence(presence) => presence.seq = seq,
+            Self::Snapshot(snapshot) => snapshot.seq = seq,
+            Self::Welcome(_) | Self::Heartbeat | Self::Error { .. } | Self::Unknown => {}
+        }
+        self
+    }
+
+    /// The sender and event of a relayed frame, if this is one with a known
+    /// action.
+    pub fn as_relayed(&self) -> Option<(&Stamped, ClientEvent)> {
+        match self {
+            Self::Typing(stamped) => Some((stamped, ClientEvent::Typing)),
+            Self::Action(stamped) => Some((stamped, ClientEvent::Action(stamped.action?))),
+            _ => None,
+        }
+    }
+
+    /// The frame as sent on the wire.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialise")
+    }
+
+    /// Reads a frame sent by the server; `None` if it is not a JSON object
+    /// with a string `type`, or a known type lacks its fields.
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+}

@@ -1,0 +1,284 @@
+//! What goes over the wire to Redis: the messages on a room's channel, a
+//! room's hash read back, and a roster change written out.
+
+use std::collections::HashMap;
+
+use super::keys::{action_field, owner_field, typing_field};
+use crate::{
+    protocol::{Action, ClientEvent, PresenceEvent, ServerFrame},
+    server::room::{Change, Roster},
+};
+
+/// A message on a room's channel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// A frame for every member, numbered: `<seq>|<server frame>`.
+    Frame(u64, ServerFrame),
+    /// This connection lost its seat to a newer one: `r|<conn>`.
+    Replaced(String),
+}
+
+impl Message {
+    /// Reads a channel message; `None` if it is not one of ours.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (head, body) = text.split_once('|')?;
+        if head == "r" {
+            return Some(Self::Replaced(body.to_owned()));
+        }
+        let seq = head.parse().ok()?;
+        Some(Self::Frame(seq, ServerFrame::parse(body)?))
+    }
+}
+
+/// The text published for connection `conn` losing its seat.
+pub fn replaced_message(conn: &str) -> String {
+    format!("r|{conn}")
+}
+
+/// The hash field where a member's `event` is recorded, and its value.
+pub fn record_field(id: &str, event: ClientEvent, now: u64) -> (String, String) {
+    match event {
+        ClientEvent::Typing => (typing_field(id), now.to_string()),
+        ClientEvent::Action(action) => (action_field(id), action.code().into_owned()),
+    }
+}
+
+/// A room as read from its hash.
+#[derive(Debug)]
+pub struct StoredRoom {
+    /// The roster, with what members did since it was written.
+    pub roster: Roster,
+    /// The roster's version, for compare-and-set.
+    pub version: String,
+    /// The room's sequence number.
+    pub seq: u64,
+    /// The instance each seated connection is on, by connection id.
+    pub owners: HashMap<String, String>,
+}
+
+impl From<&HashMap<String, String>> for StoredRoom {
+    fn from(fields: &HashMap<String, String>) -> Self {
+        let owners = fields
+            .iter()
+            .filter_map(|(field, node)| Some((field.strip_prefix("n:")?.to_owned(), node.clone())))
+            .collect();
+        Self {
+            roster: roster_from(fields),
+            version: fields.get("v").cloned().unwrap_or_default(),
+            seq: fields.get("seq").and_then(|s| s.parse().ok()).unwrap_or(0),
+            owners,
+        }
+    }
+}
+
+/// Builds a roster from a room's hash: the roster, then what members did
+/// since it was written.
+fn roster_from(fields: &HashMap<String, String>) -> Roster {
+    let mut roster: Roster = fields
+        .get("roster")
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default();
+    for (field, value) in fields {
+        if let Some(id) = field.strip_prefix("a:") {
+            if let Ok(action) = Action::parse(value) {
+                roster.record(id, ClientEvent::Action(action), 0);
+            }
+        } else if let Some(id) = field.strip_prefix("t:") {
+            if let Ok(at) = value.parse() {
+                roster.record(id, ClientEvent::Typing, at);
+            }
+        }
+    }
+    roster
+}
+
+/// A roster change as this instance commits it to Redis.
+#[derive(Debug, Default)]
+pub struct Commit {
+    /// What the change tells the room.
+    pub change: Change,
+    /// Fields to delete beside those the change implies (what members did
+    /// while the link was down, once written into the roster).
+    pub also_forget: Vec<String>,
+    /// Send every member the room as it is after the change, at this time:
+    /// the change commits only if no frame came in between.
+    pub snapshot_at: Option<u64>,
+}
+
+impl Commit {
+    /// The hash fields that no longer hold anything true: the instance of
+    /// each connection that gave up its seat, everything of a member who
+    /// left, the typing of one who dropped.
+    pub fn forget(&self) -> Vec<String> {
+        let mut fields: Vec<String> = self
+            .change
+            .unseated
+            .iter()
+            .map(|c| owner_field(c))
+            .collect();
+        for (event, member) in &self.change.presence {
+            match event {
+                PresenceEvent::Leave => {
+                    fields.push(action_field(&member.id));
+                    fields.push(typing_field(&member.id));
+                }
+                PresenceEvent::Reconnecting => fields.push(typing_field(&member.id)),
+                PresenceEvent::Join | PresenceEvent::Resume => {}
+            }
+        }
+        fields.extend(self.also_forget.iter().cloned());
+        fields
+    }
+
+    /// The fields naming instance `node` beside each connection that took
+    /// a seat.
+    pub fn owners(&self, node: &str) -> Vec<(String, String)> {
+        self.change
+            .seated
+            .iter()
+            .map(|conn| (owner_field(conn), node.to_owned()))
+            .collect()
+    }
+
+    /// True if there is nothing to write or tell.
+    pub fn is_empty(&self) -> bool {
+        self.change.is_empty() && self.also_forget.is_empty() && self.snapshot_at.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        protocol::{MemberRef, PlayerKey, Presence, Role},
+        server::room::{JoinRequest, Limits},
+    };
+
+    const LIMITS: Limits = Limits {
+        max_spectators: 1,
+        grace_ms: 1_000,
+    };
+
+    fn presence(event: PresenceEvent, id: &str) -> ServerFrame {
+        ServerFrame::Presence(Presence {
+            event,
+            member: MemberRef {
+                id: id.into(),
+                role: Role::Player,
+            },
+            seq: 0,
+        })
+    }
+
+    #[test]
+    fn channel_messages_read_back_as_published() {
+        let frame = presence(PresenceEvent::Join, "m1");
+        let text = format!("12|{}", frame.to_json());
+        assert_eq!(Message::parse(&text), Some(Message::Frame(12, frame)));
+        assert_eq!(
+            Message::parse(&replaced_message("c1")),
+            Some(Message::Replaced("c1".into()))
+        );
+        for junk in [
+            "",
+            "12",
+            "x|{}",
+            "12|not json",
+            "-1|{\"type\":\"heartbeat\"}",
+        ] {
+            assert_eq!(Message::parse(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn a_roster_read_back_carries_what_members_did_since_it_was_written() {
+        let mut roster = Roster::default();
+        let request = JoinRequest {
+            conn: "c1".into(),
+            role: Role::Player,
+            key: None,
+            new_id: "m1".into(),
+        };
+        roster.join(request, &LIMITS).unwrap();
+        let mut fields = HashMap::from([
+            ("roster".to_owned(), serde_json::to_string(&roster).unwrap()),
+            ("a:m1".to_owned(), "FAILED_TC3".to_owned()),
+            ("t:m1".to_owned(), "10000".to_owned()),
+            ("a:gone".to_owned(), "AC".to_owned()),
+        ]);
+        fields.insert("n:c1".into(), "node-a".into());
+        let stored = StoredRoom::from(&fields);
+        assert_eq!(stored.owners["c1"], "node-a");
+        let read = stored.roster;
+        let member = &read.snapshot(11_000)[0];
+        assert_eq!(member.last_action, Some(Action::FailedTest(3)));
+        assert_eq!(member.typing_ms, 1_500);
+        assert_eq!(
+            read.snapshot(11_000).len(),
+            1,
+            "no member from a stray field"
+        );
+        fields.insert("roster".into(), "{broken".into());
+        assert!(roster_from(&fields).is_empty());
+    }
+
+    #[test]
+    fn a_seat_records_its_instance_until_its_connection_ends_or_is_replaced() {
+        let request = |conn: &str| JoinRequest {
+            conn: conn.into(),
+            role: Role::Player,
+            key: PlayerKey::parse("tab-key-000000000001"),
+            new_id: format!("id-{conn}"),
+        };
+        let mut roster = Roster::default();
+        let mut commit = Commit::default();
+        commit
+            .change
+            .take_seat(&mut roster, request("c1"), &LIMITS)
+            .unwrap();
+        assert_eq!(
+            commit.owners("node-a"),
+            [("n:c1".to_owned(), "node-a".to_owned())]
+        );
+
+        let mut commit = Commit::default();
+        commit
+            .change
+            .take_seat(&mut roster, request("c2"), &LIMITS)
+            .unwrap();
+        assert_eq!(
+            commit.change.replaced,
+            ["c1"],
+            "the same key took the seat over"
+        );
+        assert_eq!(commit.forget(), ["n:c1"]);
+        assert_eq!(
+            commit.owners("node-b"),
+            [("n:c2".to_owned(), "node-b".to_owned())]
+        );
+
+        let mut commit = Commit::default();
+        let deadline = commit
+            .change
+            .give_up_seat(&mut roster, "c2", false, &LIMITS, 5_000);
+        assert_eq!(deadline, Some(6_000));
+        assert_eq!(commit.forget()[0], "n:c2");
+        assert_eq!(commit.change.presence[0].0, PresenceEvent::Reconnecting);
+        assert_eq!(roster.connected().count(), 0);
+    }
+
+    #[test]
+    fn a_leave_forgets_what_the_member_did_and_a_drop_forgets_their_typing() {
+        let member = |id: &str| MemberRef {
+            id: id.into(),
+            role: Role::Player,
+        };
+        let mut commit = Commit::default();
+        commit.change.presence = vec![
+            (PresenceEvent::Join, member("a")),
+            (PresenceEvent::Reconnecting, member("b")),
+            (PresenceEvent::Leave, member("c")),
+        ];
+        assert_eq!(commit.forget(), ["t:b", "a:c", "t:c"]);
+    }
+}

@@ -1,0 +1,391 @@
+//! The Redis backplane: instances share rooms through one Redis server.
+//!
+//! For room `r`, Redis holds (names in [`keys`]):
+//! - the hash `battle:room:r`: `roster` (the [`Roster`] as JSON), `v` (its
+//!   version, for compare-and-set), `seq` (the room's sequence number), and
+//!   per member `a:<id>` (last action) and `t:<id>` (last typing ping, ms
+//!   since the epoch), which frames write without reading the roster, and
+//!   per seated connection `n:<conn>` (the instance it is on). It expires
+//!   when no instance has served the room for the room TTL, so nothing is
+//!   left behind by instances that die.
+//! - the channel `battle:room:r`: `<seq>|<server frame>` for each numbered
+//!   frame, and `r|<conn>` when connection `conn` lost its seat to a newer
+//!   one ([`codec`]).
+//! - per live instance, `battle:node:<id>`, refreshed while it runs.
+//!
+//! The parts:
+//! - [`store`]: roster changes read the roster, apply the pure
+//!   [`Change`](crate::server::room::Change) rules, and commit with a Lua
+//!   script (`scripts/commit.lua`) only if the version did not move,
+//!   numbering and publishing their presence frames in the same atomic
+//!   step. A typing ping or an action is one script call
+//!   (`scripts/publish.lua`) that numbers, records and publishes it. Every
+//!   frame comes back through the subscription, to the publishing instance
+//!   too: one delivery path.
+//! - [`link`]: one pub/sub connection per instance, owned by the backplane
+//!   (aborted when it is dropped), subscribes to the rooms that have local
+//!   connections and hands their messages to the rooms' sinks; commands go
+//!   through redis-rs's reconnecting [`ConnectionManager`].
+//! - [`upkeep`]: while the link is up, refreshes the rooms' keys, says this
+//!   instance is alive, counts as dropped the players of instances that
+//!   stopped saying so (they crashed), and frees the seats whose grace
+//!   period another instance started, in case it is gone.
+//! - [`offline`]: while the link is down, rooms keep working for this
+//!   instance's own members (frames numbered after the last one seen,
+//!   counted as unpublished, their effect remembered per member),
+//!   disconnections are queued, and joins and verdicts are refused. When
+//!   the link is back it replays the queue, seats this instance's members
+//!   again if Redis lost them, writes what was remembered, and publishes a
+//!   fresh snapshot to each of its rooms before the instance says it is
+//!   ready.
+
+mod codec;
+mod keys;
+mod link;
+mod offline;
+mod store;
+mod upkeep;
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, MutexGuard, OnceLock,
+    },
+    time::Duration,
+};
+
+use redis::{aio::ConnectionManager, Client, RedisError};
+use tokio::sync::Notify;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::warn;
+
+use self::{
+    offline::{QueuedDisconnect, Subscription},
+    store::Scripts,
+};
+use super::{
+    BackplaneError, BoxFuture, JoinError, Joined, RoomSink, RoomStore, Transport, VerdictError,
+};
+use crate::{
+    protocol::{Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, RoomName, ServerFrame},
+    server::{
+        clock::{millis, Clock},
+        room::{JoinRequest, Limits, Roster},
+        stats::Stats,
+        timers::Timers,
+    },
+};
+
+/// How long a room's state stays in Redis once no instance serves it (plus
+/// the grace period, so that a reconnecting member's seat outlives it).
+const ROOM_TTL: Duration = Duration::from_secs(60);
+/// How long a join waits for its room's subscription.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A seat held by a connection of this instance.
+#[derive(Debug, Clone)]
+struct LocalSeat {
+    room: RoomName,
+    request: JoinRequest,
+    member: MemberRef,
+}
+
+/// This instance's side of the Redis backplane, shared by the handle, the
+/// link task and its upkeep.
+struct Instance {
+    client: Client,
+    commands: OnceLock<ConnectionManager>,
+    /// Subscribed, resynchronised, and ready to publish.
+    up: AtomicBool,
+    // Lock order: `rooms`, then a subscription's `log`, then the sink's
+    // locks; `seats` and `queued` are leaves. Nothing awaited while held.
+    rooms: Mutex<HashMap<RoomName, Arc<Subscription>>>,
+    /// Seats of this instance's connections, by connection id.
+    seats: Mutex<HashMap<String, LocalSeat>>,
+    queued: Mutex<Vec<QueuedDisconnect>>,
+    /// The set of rooms changed: the link task subscribes or unsubscribes.
+    changed: Notify,
+    /// Rooms with a grace period running, watched in case the instance
+    /// that started it is gone.
+    grace: Arc<Timers<RoomName>>,
+    stats: Arc<Stats>,
+    clock: Clock,
+    limits: Limits,
+    room_ttl_ms: u64,
+    /// This instance's id, as recorded beside each of its seats.
+    node: String,
+    /// How long this instance counts as alive after its last heartbeat.
+    instance_ttl_ms: u64,
+    scripts: Scripts,
+}
+
+/// This instance's handle on the Redis backplane. Dropping it ends the
+/// link to Redis.
+pub struct RedisBackplane {
+    instance: Arc<Instance>,
+    _link: AbortOnDropHandle<()>,
+}
+
+impl fmt::Debug for RedisBackplane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackplane")
+            .field("up", &self.instance.is_up())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn unavailable(error: &RedisError) -> BackplaneError {
+    warn!(%error, "redis command failed");
+    BackplaneError::Unavailable
+}
+
+impl RedisBackplane {
+    /// A backplane on the Redis server at `url`, for rooms that follow
+    /// `limits`; starts the link task, which connects (and reconnects) in
+    /// the background. Players on an instance that has not said it is alive
+    /// for `instance_ttl` (it crashed) count as dropped.
+    pub fn start(
+        url: &str,
+        limits: Limits,
+        instance_ttl: Duration,
+        stats: Arc<Stats>,
+        clock: Clock,
+    ) -> Result<Self, RedisError> {
+        let instance = Arc::new(Instance {
+            client: Client::open(url)?,
+            commands: OnceLock::new(),
+            up: AtomicBool::new(false),
+            rooms: Mutex::default(),
+            seats: Mutex::default(),
+            queued: Mutex::default(),
+            changed: Notify::new(),
+            grace: Timers::new(clock),
+            stats,
+            clock,
+            limits,
+            room_ttl_ms: millis(ROOM_TTL).saturating_add(limits.grace_ms),
+            node: uuid::Uuid::new_v4().simple().to_string(),
+            instance_ttl_ms: millis(instance_ttl).max(3),
+            scripts: Scripts::default(),
+        });
+        let link = tokio::spawn(link::run(instance.clone()));
+        Ok(Self {
+            instance,
+            _link: AbortOnDropHandle::new(link),
+        })
+    }
+}
+
+impl Instance {
+    fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+        self.stats.set_backplane_up(up);
+    }
+
+    fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
+    }
+
+    fn subscription(&self, room: &RoomName) -> Option<Arc<Subscription>> {
+        lock(&self.rooms).get(room).cloned()
+    }
+
+    async fn join(
+        &self,
+        room: &RoomName,
+        request: JoinRequest,
+        now: u64,
+    ) -> Result<Joined, JoinError> {
+        let (Some(local), true) = (self.subscription(room), self.is_up()) else {
+            return Err(BackplaneError::Unavailable.into());
+        };
+        tokio::time::timeout(SUBSCRIBE_TIMEOUT, local.subscribed())
+            .await
+            .map_err(|_| BackplaneError::Unavailable)??;
+        let (seat, seq, roster) = self
+            .update(room, 0, |roster, commit| {
+                commit.change.expire(roster, now);
+                Ok::<_, JoinError>(commit.change.take_seat(
+                    roster,
+                    request.clone(),
+                    &self.limits,
+                )?)
+            })
+            .await?;
+        lock(&self.seats).insert(
+            request.conn.clone(),
+            LocalSeat {
+                room: room.clone(),
+                request,
+                member: seat.member.clone(),
+            },
+        );
+        Ok(Joined {
+            seat,
+            seq,
+            members: roster.snapshot(now),
+        })
+    }
+
+    async fn disconnect(
+        &self,
+        room: &RoomName,
+        conn: &str,
+        clean: bool,
+        now: u64,
+    ) -> Result<Option<u64>, BackplaneError> {
+        let seat = lock(&self.seats).remove(conn);
+        if self.is_up() {
+            let change = self
+                .update(room, 0, |roster, commit| {
+                    Ok::<_, BackplaneError>(commit.change.give_up_seat(
+                        roster,
+                        conn,
+                        clean,
+                        &self.limits,
+                        now,
+                    ))
+                })
+                .await;
+            if let Ok((deadline, _, _)) = change {
+                return Ok(deadline);
+            }
+        }
+        Ok(seat.and_then(|seat| self.disconnect_offline(room, conn, clean, seat.member, now)))
+    }
+
+    async fn publish(
+        &self,
+        room: &RoomName,
+        from: &str,
+        frame: ClientFrame,
+        now: u64,
+    ) -> Result<(), BackplaneError> {
+        let event = frame.event;
+        let frame = ServerFrame::relayed(frame, from.to_owned(), 0);
+        if self.is_up() {
+            self.publish_frame(room, from, event, &frame, now).await?;
+        } else {
+            self.stats.unpublished();
+            self.deliver_locally(room, frame, Some((from, event, now)));
+        }
+        Ok(())
+    }
+
+    async fn publish_verdict(
+        &self,
+        room: &RoomName,
+        player: &PlayerKey,
+        action: Action,
+        now: u64,
+    ) -> Result<(), VerdictError> {
+        if !self.is_up() {
+            return Err(BackplaneError::Unavailable.into());
+        }
+        let member = self
+            .load(room)
+            .await?
+            .roster
+            .player_of(player)
+            .ok_or(VerdictError::NoSuchPlayer)?;
+        let event = ClientEvent::Action(action);
+        let frame = ServerFrame::verdict(action, member.id.clone(), 0);
+        if self
+            .publish_frame(room, &member.id, event, &frame, now)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(VerdictError::NoSuchPlayer)
+        }
+    }
+
+    /// Frees the seats of `room` whose grace period ran out by `now`; the
+    /// next deadline, if any.
+    async fn expire(&self, room: &RoomName, now: u64) -> Result<Option<u64>, BackplaneError> {
+        if !self.is_up() {
+            return Err(BackplaneError::Unavailable);
+        }
+        let (next, _, _) = self
+            .update(room, 0, |roster: &mut Roster, commit| {
+                Ok::<_, BackplaneError>(commit.change.expire(roster, now))
+            })
+            .await?;
+        Ok(next)
+    }
+}
+
+impl Transport for RedisBackplane {
+    fn subscribe(&self, room: &RoomName, sink: Arc<dyn RoomSink>) {
+        lock(&self.instance.rooms).insert(room.clone(), Arc::new(Subscription::new(sink)));
+        self.instance.changed.notify_one();
+    }
+
+    fn unsubscribe(&self, room: &RoomName) {
+        lock(&self.instance.rooms).remove(room);
+        self.instance.changed.notify_one();
+    }
+
+    fn ready(&self) -> Result<(), BackplaneError> {
+        if self.instance.is_up() {
+            Ok(())
+        } else {
+            Err(BackplaneError::Unavailable)
+        }
+    }
+}
+
+impl RoomStore for RedisBackplane {
+    fn join<'a>(
+        &'a self,
+        room: &'a RoomName,
+        request: JoinRequest,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Joined, JoinError>> {
+        Box::pin(self.instance.join(room, request, now))
+    }
+
+    fn disconnect<'a>(
+        &'a self,
+        room: &'a RoomName,
+        conn: &'a str,
+        clean: bool,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
+        Box::pin(self.instance.disconnect(room, conn, clean, now))
+    }
+
+    fn expire<'a>(
+        &'a self,
+        room: &'a RoomName,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
+        Box::pin(self.instance.expire(room, now))
+    }
+
+    fn publish<'a>(
+        &'a self,
+        room: &'a RoomName,
+        from: &'a str,
+        frame: ClientFrame,
+        now: u64,
+    ) -> BoxFuture<'a, Result<(), BackplaneError>> {
+        Box::pin(self.instance.publish(room, from, frame, now))
+    }
+
+    fn publish_verdict<'a>(
+        &'a self,
+        room: &'a RoomName,
+        player: &'a PlayerKey,
+        action: Action,
+        now: u64,
+    ) -> BoxFuture<'a, Result<(), VerdictError>> {
+        Box::pin(self.instance.publish_verdict(room, player, action, now))
+    }
+}

@@ -1,0 +1,89 @@
+//! This instance's members of one room: the backplane's [`RoomSink`] for
+//! the room, which serialises each frame once and hands it to every
+//! member's mailbox.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use super::mailbox::{Fit, Mailbox, Outbound};
+use crate::{
+    protocol::ServerFrame,
+    server::{
+        backplane::RoomSink,
+        stats::{DropReason, Stats},
+    },
+};
+
+/// The connections of one room on this instance.
+#[derive(Debug)]
+pub struct LocalRoom {
+    // Nothing awaited while held; the mailboxes' locks are taken inside it.
+    mailboxes: Mutex<HashMap<String, Arc<Mailbox>>>,
+    stats: Arc<Stats>,
+}
+
+impl LocalRoom {
+    /// A room with no connection yet.
+    pub fn new(stats: Arc<Stats>) -> Self {
+        Self {
+            mailboxes: Mutex::default(),
+            stats,
+        }
+    }
+
+    /// Adds connection `conn`'s mailbox.
+    pub fn attach(&self, conn: &str, mailbox: Arc<Mailbox>) {
+        self.lock().insert(conn.to_owned(), mailbox);
+    }
+
+    /// Removes connection `conn`'s mailbox; `true` if the room is now empty.
+    pub fn detach(&self, conn: &str) -> bool {
+        let mut mailboxes = self.lock();
+        mailboxes.remove(conn);
+        mailboxes.is_empty()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Mailbox>>> {
+        self.mailboxes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl RoomSink for LocalRoom {
+    /// Hands the frame to the room's connections. Never blocks: a full
+    /// mailbox gives up typing pings first; one that is full of actions is
+    /// closed, and its connection with it (as a slow consumer).
+    fn deliver(&self, seq: u64, frame: ServerFrame) {
+        let frame = frame.with_seq(seq);
+        let text = frame.to_json();
+        let frame = match frame {
+            ServerFrame::Typing(stamped) => Outbound::typing(text, seq, stamped.from.into()),
+            _ => Outbound::lasting(text, seq),
+        };
+        self.lock().retain(|_, mailbox| match mailbox.push(&frame) {
+            Fit::Queued => {
+                self.stats.delivered();
+                true
+            }
+            Fit::Coalesced => {
+                self.stats.dropped(DropReason::Coalesced);
+                true
+            }
+            Fit::TypingDropped => {
+                self.stats.dropped(DropReason::QueueFull);
+                true
+            }
+            Fit::Overflow => {
+                self.stats.dropped(DropReason::SlowConsumer);
+                false
+            }
+        });
+    }
+
+    fn replaced(&self, conn: &str) {
+        if let Some(mailbox) = self.lock().remove(conn) {
+            mailbox.replace();
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! A connection's bounded, coalescing queue of outgoing frames.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::{sync::Notify, time::Instant};
+
+/// A serialised frame on its way to members.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// The frame's JSON text, shared by every member's queue.
+    pub text: Utf8Bytes,
+    /// For a typing ping (volatile: only the latest of a sender matters),
+    /// its sender; `None` for frames that must all arrive.
+    pub typing_from: Option<Arc<str>>,
+    /// The frame's number in the room's sequence.
+    pub seq: u64,
+    /// When it was published, for the fan-out latency.
+    pub published_at: Instant,
+}
+
+impl Outbound {
+    /// Wraps a serialised frame that must arrive.
+    pub fn lasting(text: String, seq: u64) -> Self {
+        Self {
+            text: text.into(),
+            typing_from: None,
+            seq,
+            published_at: Instant::now(),
+        }
+    }
+
+    /// Wraps a serialised typing ping from `from`.
+    pub fn typing(text: String, seq: u64, from: Arc<str>) -> Self {
+        Self {
+            text: text.into(),
+            typing_from: Some(from),
+            seq,
+            published_at: Instant::now(),
+        }
+    }
+}
+
+/// What a connection's mailbox hands to its task.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// A frame to send.
+    Frame(Outbound),
+    /// A newer connection took this one's seat: close.
+    Replaced,
+}
+
+/// How a frame fitted in a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// Queued.
+    Queued,
+    /// Full: it replaced its sender's older queued typing ping.
+    Coalesced,
+    /// Full: a queued typing ping, or this one, was dropped.
+    TypingDropped,
+    /// Full of frames that must arrive: the reader is too slow.
+    Overflow,
+}
+
+/// A connection's bounded queue of outgoing frames. When it is full,
+/// typing pings give way first: a newer ping replaces its sender's queued
+/// one, and an action pushes out a queued ping. Only a mailbox full of
+/// frames that must all arrive overflows, which closes the connection.
+#[derive(Debug)]
+pub struct Mailbox {
+    // A leaf lock: nothing else is locked, and nothing awaited, while held.
+    state: Mutex<MailboxState>,
+    ready: Notify,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct MailboxState {
+    queue: VecDeque<Outgoing>,
+    /// No more frames: the reader overflowed or lost its seat.
+    closed: bool,
+}
+
+fn is_typing_from(queued: &Outgoing, from: Option<&Arc<str>>) -> bool {
+    match queued {
+        Outgoing::Frame(frame) => match (&frame.typing_from, from) {
+            (Some(sender), Some(from)) => sender == from,
+            (Some(_), None) => true,
+            (None, _) => false,
+        },
+        Outgoing::Replaced => false,
+    }
+}
+
+impl Mailbox {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::default(),
+            ready: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub fn push(&self, frame: &Outbound) -> Fit {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.closed {
+            return Fit::Overflow;
+        }
+        let queue = &mut state.queue;
+        let fit = if queue.len() < self.capacity {
+            queue.push_back(Outgoing::Frame(frame.clone()));
+            Fit::Queued
+        } else if let Some(from) = &frame.typing_from {
+            // Only the sender's latest ping matters.
+            match queue.iter().rposition(|q| is_typing_from(q, Some(from))) {
+                Some(at) => {
+                    queue[at] = Outgoing::Frame(frame.clone());
+                    Fit::Coalesced
+                }
+                None => Fit::TypingDropped,
+            }
+        } else if let Some(at) = queue.iter().position(|q| is_typing_from(q, None)) {
+            queue.remove(at);
+            queue.push_back(Outgoing::Frame(frame.clone()));
+            Fit::TypingDropped
+        } else {
+            state.closed = true;
+            Fit::Overflow
+        };
+        drop(state);
+        self.ready.notify_one();
+        fit
+    }
+
+    /// Tells the reader its seat was taken, and takes no more frames.
+    pub fn replace(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.queue.push_back(Outgoing::Replaced);
+        state.closed = true;
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// The next frame if one is queued now, without waiting.
+    pub fn try_recv(&self) -> Option<Outgoing> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.queue.pop_front()
+    }
+
+    /// The next frame; `None` once the mailbox overflowed and is drained.
+    pub async fn recv(&self) -> Option<Outgoing> {
+        loop {
+            {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(next) = state.queue.pop_front() {
+                    return Some(next);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            // One reader: a notification sent since the check above is kept
+            // as a permit, so none is lost.
+            self.ready.notified().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typing_from(from: &str, seq: u64) -> Outbound {
+        Outbound::typing(format!("typing {from} {seq}"), seq, from.into())
+    }
+
+    fn lasting(seq: u64) -> Outbound {
+        Outbound::lasting(format!("action {seq}"), seq)
+    }
+
+    fn drain(mailbox: &Mailbox) -> Vec<String> {
+        let mut state = mailbox.state.lock().unwrap();
+        state
+            .queue
+            .drain(..)
+            .map(|o| match o {
+                Outgoing::Frame(f) => f.text.as_str().to_owned(),
+                Outgoing::Replaced => "replaced".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_mailbox_keeps_only_each_senders_latest_typing_ping() {
+        let mailbox = Mailbox::new(3);
+        assert_eq!(mailbox.push(&typing_from("a", 1)), Fit::Queued);
+        assert_eq!(mailbox.push(&lasting(2)), Fit::Queued);
+        assert_eq!(mailbox.push(&typing_from("b", 3)), Fit::Queued);
+        assert_eq!(mailbox.push(&typing_from("a", 4)), Fit::Coalesced);
+        assert_eq!(mailbox.push(&typing_from("c", 5)), Fit::TypingDropped);
+        assert_eq!(drain(&mailbox), ["typing a 4", "action 2", "typing b 3"]);
+    }
+
+    #[test]
+    fn an_action_pushes_out_a_typing_ping_and_overflows_only_when_all_must_arrive() {
+        let mailbox = Mailbox::new(2);
+        mailbox.push(&typing_from("a", 1));
+        mailbox.push(&lasting(2));
+        assert_eq!(mailbox.push(&lasting(3)), Fit::TypingDropped);
+        assert_eq!(mailbox.push(&lasting(4)), Fit::Overflow);
+        assert_eq!(mailbox.push(&lasting(5)), Fit::Overflow, "closed for good");
+        assert_eq!(drain(&mailbox), ["action 2", "action 3"]);
+    }
+}

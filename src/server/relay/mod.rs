@@ -1,0 +1,116 @@
+//! The WebSocket route `/ws/battle/{room}/`: checks the handshake
+//! ([`handshake`]), upgrades, and runs one task per connection
+//! ([`session`]), the only code that touches the socket.
+
+mod handshake;
+mod session;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    extract::{ConnectInfo, Path, Query, State, WebSocketUpgrade},
+    http::{HeaderMap, HeaderName},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::debug;
+
+use self::handshake::{admit, token_status, JoinQuery};
+use super::{
+    guard::{AddressGuard, OriginPolicy, RateLimits, TrustedProxies},
+    hub::Hub,
+    state::AppState,
+    stats::Stats,
+    token::Secret,
+};
+use crate::protocol::MAX_FRAME_BYTES;
+
+/// Bytes read from the socket at a time, allocated for every connection
+/// (axum's default is 128 KiB). Frames are a few hundred bytes; a larger one
+/// grows the buffer as it needs. Measured: 4 KiB cost 3 KiB more per idle
+/// connection than 1 KiB (docs/performance.md).
+const READ_BUFFER_BYTES: usize = 1024;
+/// Bytes written to the socket at a time.
+const WRITE_BUFFER_BYTES: usize = 4 * 1024;
+/// Most bytes waiting to be written before a send waits for the socket.
+const MAX_WRITE_BUFFER_BYTES: usize = 64 * 1024;
+/// Hard cap on a frame read from the socket. Frames over
+/// [`MAX_FRAME_BYTES`] but under this cap are read whole and answered with a
+/// clean close (1009); larger ones make the socket fail at once.
+const MAX_READ_FRAME_BYTES: usize = 16 * MAX_FRAME_BYTES;
+/// The addresses a request went through, as proxies add them.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// The subprotocol the server speaks; a client that offers subprotocols
+/// (to carry a token) must offer this one too.
+pub const SUBPROTOCOL: &str = "battle-status";
+/// Prefix of the subprotocol that carries a join token.
+pub const TOKEN_SUBPROTOCOL_PREFIX: &str = "token.";
+
+/// What every connection shares.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    /// The rooms of this instance.
+    pub hub: Arc<Hub>,
+    /// The counters.
+    pub stats: Arc<Stats>,
+    /// How often each connection is pinged.
+    pub heartbeat: Duration,
+    /// How long a connection may stay silent before it counts as dropped.
+    pub silence_limit: Duration,
+    /// Cancelled when the server shuts down: every socket closes with 1001.
+    pub shutdown: CancellationToken,
+    /// The connection tasks, so that shutdown can wait for them.
+    pub tasks: TaskTracker,
+    /// Which pages may open sockets.
+    pub origins: Arc<OriginPolicy>,
+    /// Each connection's rates.
+    pub rates: RateLimits,
+    /// Sockets and connection rates per client address.
+    pub addresses: Arc<AddressGuard>,
+    /// Whose `X-Forwarded-For` tells the client's address.
+    pub proxies: Arc<TrustedProxies>,
+    /// Join tokens are required when set.
+    pub token_secret: Option<Arc<Secret>>,
+}
+
+/// The relay's routes, with and without the original trailing slash.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ws/battle/{room}", get(upgrade))
+        .route("/ws/battle/{room}/", get(upgrade))
+        .route("/ws/battle/{room}/token", get(token_status))
+}
+
+async fn upgrade(
+    Path(room): Path<String>,
+    Query(query): Query<JoinQuery>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    State(relay): State<Relay>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let forwarded_for: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let client = relay.proxies.client(peer.ip(), &forwarded_for);
+    let admission = match admit(&room, query, client, &headers, &relay) {
+        Ok(admission) => admission,
+        Err(refused) => {
+            relay.stats.refused(refused.why);
+            debug!(%client, status = %refused.status, reason = %refused.reason, "handshake refused");
+            return refused.into_response();
+        }
+    };
+    let tasks = relay.tasks.clone();
+    ws.protocols([SUBPROTOCOL])
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
+        .max_message_size(MAX_READ_FRAME_BYTES)
+        .max_frame_size(MAX_READ_FRAME_BYTES)
+        .on_upgrade(move |socket| tasks.track_future(session::run(socket, admission, relay)))
+}

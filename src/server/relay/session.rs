@@ -1,0 +1,364 @@
+//! One connection's task: joins the room, sends the welcome, then handles
+//! one event at a time (shutdown, frames waiting in its mailbox, a frame
+//! from the client, the heartbeat) until the connection ends, and closes
+//! with the code the table gives.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
+use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
+use tracing::{debug, info, warn};
+
+use super::{handshake::Admission, Relay};
+use crate::{
+    protocol::{
+        parse_client_frame, ClientEvent, Close, FrameError, Role, RoomName, ServerFrame, Welcome,
+        MAX_FRAME_BYTES, PROTOCOL_VERSION,
+    },
+    server::{
+        clock::millis,
+        fanout::Outgoing,
+        guard::{ConnectionLimiter, Verdict},
+        hub::{JoinError, Membership},
+        room::{JoinRequest, Refusal},
+        stats::{DropReason, Kind, Stats},
+    },
+};
+
+/// How long the server waits for the client's answer to its close frame.
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How a connection ends.
+enum Ending {
+    /// The client closed: `clean` if it said it was leaving (code 1000).
+    ByClient { clean: bool },
+    /// The socket failed or vanished.
+    Lost,
+    /// The server closes, for this reason.
+    ByServer(Close),
+}
+
+/// What woke the connection's task.
+enum Event {
+    Shutdown,
+    Outgoing(Option<Outgoing>),
+    Incoming(Option<Result<Message, axum::Error>>),
+    Heartbeat,
+}
+
+/// A connection with a seat.
+struct Session {
+    socket: WebSocket,
+    relay: Relay,
+    room: RoomName,
+    role: Role,
+    conn: String,
+    me: String,
+    membership: Membership,
+    /// Frames numbered up to this are in the welcome.
+    snapshot_seq: u64,
+    limiter: ConnectionLimiter,
+    last_heard: Instant,
+}
+
+/// Runs an admitted connection to its end.
+pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
+    let Admission {
+        room,
+        role,
+        key,
+        slot: _slot,
+    } = admission;
+    relay.stats.connection_opened();
+    let _open = OpenConnection(relay.stats.clone());
+    let conn = uuid::Uuid::new_v4().simple().to_string();
+    let request = JoinRequest {
+        conn: conn.clone(),
+        role,
+        key,
+        new_id: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let (membership, joined) = match relay.hub.join(&room, request).await {
+        Ok(joined) => joined,
+        Err(error) => {
+            info!(%room, %conn, %error, "refused");
+            close_socket(&mut socket, refusal_close(&error)).await;
+            return;
+        }
+    };
+    let me = joined.seat.member.id.clone();
+    info!(%room, %conn, member = %me, ?role, resumed = joined.seat.resumed, "joined");
+    let welcome = ServerFrame::Welcome(Welcome {
+        protocol: PROTOCOL_VERSION,
+        room: room.clone(),
+        you: me.clone(),
+        role,
+        resumed: joined.seat.resumed,
+        seq: joined.seq,
+        heartbeat_ms: millis(relay.heartbeat),
+        members: joined.members,
+    });
+    let mut session = Session {
+        socket,
+        limiter: ConnectionLimiter::new(&relay.rates),
+        relay,
+        room,
+        role,
+        conn,
+        me,
+        membership,
+        snapshot_seq: joined.seq,
+        last_heard: Instant::now(),
+    };
+    if session.send(welcome.to_json().into()).await.is_ok() {
+        session.serve().await;
+    }
+}
+
+impl Session {
+    /// Handles events until the connection ends, then ends it.
+    async fn serve(mut self) {
+        let period = self.relay.heartbeat;
+        let mut heartbeat = interval_at(Instant::now() + period, period);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let ending = loop {
+            let step = match self.next_event(&mut heartbeat).await {
+                Event::Shutdown => Err(Ending::ByServer(Close::Shutdown)),
+                Event::Outgoing(outgoing) => self.on_outgoing(outgoing).await,
+                Event::Incoming(incoming) => self.on_incoming(incoming).await,
+                Event::Heartbeat => self.on_heartbeat().await,
+            };
+            if let Err(ending) = step {
+                break ending;
+            }
+        };
+        self.end(ending).await;
+    }
+
+    /// Biased, outgoing first: a connection's mailbox is drained before it
+    /// may read more, so a fast sender cannot outrun its own echoes.
+    async fn next_event(&mut self, heartbeat: &mut Interval) -> Event {
+        tokio::select! {
+            biased;
+            () = self.relay.shutdown.cancelled() => Event::Shutdown,
+            outgoing = self.membership.outbound.recv() => Event::Outgoing(outgoing),
+            incoming = self.socket.recv() => Event::Incoming(incoming),
+            _ = heartbeat.tick() => Event::Heartbeat,
+        }
+    }
+
+    /// Writes `first` and whatever else the mailbox holds now, then flushes
+    /// once.
+    async fn on_outgoing(&mut self, first: Option<Outgoing>) -> Result<(), Ending> {
+        let mut next = first;
+        loop {
+            let frame = match next {
+                Some(Outgoing::Frame(frame)) => frame,
+                Some(Outgoing::Replaced) => break self.finish(Close::Replaced).await,
+                None => break self.finish(Close::SlowConsumer).await,
+            };
+            if frame.seq > self.snapshot_seq {
+                let text = Message::Text(frame.text);
+                write(self.relay.silence_limit, self.socket.feed(text)).await?;
+                self.relay.stats.fanout(frame.published_at.elapsed());
+            }
+            next = self.membership.outbound.try_recv();
+            if next.is_none() {
+                break write(self.relay.silence_limit, self.socket.flush()).await;
+            }
+        }
+    }
+
+    /// Flushes what was written, then ends the connection for `close`.
+    async fn finish(&mut self, close: Close) -> Result<(), Ending> {
+        write(self.relay.silence_limit, self.socket.flush()).await?;
+        Err(Ending::ByServer(close))
+    }
+
+    async fn on_incoming(
+        &mut self,
+        incoming: Option<Result<Message, axum::Error>>,
+    ) -> Result<(), Ending> {
+        self.last_heard = Instant::now();
+        let reply = match incoming {
+            Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await?,
+            Some(Ok(Message::Binary(_))) => {
+                self.relay.stats.received(Kind::Invalid);
+                Some(self.refuse(&FrameError::Binary)?)
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+            Some(Ok(Message::Close(frame))) => {
+                let clean = frame.is_some_and(|f| f.code == Close::Normal.code());
+                return Err(Ending::ByClient { clean });
+            }
+            None => return Err(Ending::Lost),
+            Some(Err(error)) => return Err(read_error(&self.relay.stats, error)),
+        };
+        match reply {
+            Some(reply) => self.send(reply.to_json().into()).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A text frame from the client: relayed, dropped, or answered.
+    async fn on_text(&mut self, text: &str) -> Result<Option<ServerFrame>, Ending> {
+        if text.len() > MAX_FRAME_BYTES {
+            self.relay.stats.received(Kind::Invalid);
+            return Err(Ending::ByServer(Close::Oversized));
+        }
+        let checked = parse_client_frame(text).and_then(|frame| match self.role {
+            Role::Spectator => Err(FrameError::SpectatorCannotSend),
+            Role::Player => Ok(frame),
+        });
+        let kind = match &checked {
+            Ok(frame) if frame.event == ClientEvent::Typing => Kind::Typing,
+            Ok(_) => Kind::Action,
+            Err(_) => Kind::Invalid,
+        };
+        self.relay.stats.received(kind);
+        let frame = match checked {
+            Ok(frame) => frame,
+            Err(error) => return self.refuse(&error).map(Some),
+        };
+        match self.limiter.check_frame(frame.event) {
+            Verdict::Relay => match self.relay.hub.publish(&self.room, &self.me, frame).await {
+                Ok(()) => {
+                    self.relay.stats.published(kind);
+                    Ok(None)
+                }
+                Err(error) => {
+                    self.relay.stats.dropped(DropReason::BackplaneDown);
+                    warn!(room = %self.room, conn = %self.conn, %error, "frame not relayed");
+                    Ok(Some(ServerFrame::Error {
+                        code: "unavailable".into(),
+                        message: error.to_string(),
+                    }))
+                }
+            },
+            Verdict::DropTyping => {
+                self.relay.stats.dropped(DropReason::RateLimited);
+                Ok(None)
+            }
+            Verdict::RefuseAction => {
+                self.relay.stats.dropped(DropReason::RateLimited);
+                Ok(Some(ServerFrame::error(&FrameError::RateLimited)))
+            }
+            Verdict::Close => Err(Ending::ByServer(Close::RateLimited)),
+        }
+    }
+
+    /// Counts an invalid frame: the error frame that answers it, or the
+    /// end if the connection sent too many.
+    fn refuse(&self, error: &FrameError) -> Result<ServerFrame, Ending> {
+        self.relay.stats.dropped(DropReason::Invalid);
+        if self.limiter.check_invalid() {
+            Err(Ending::ByServer(Close::TooManyInvalid))
+        } else {
+            Ok(ServerFrame::error(error))
+        }
+    }
+
+    async fn on_heartbeat(&mut self) -> Result<(), Ending> {
+        if self.last_heard.elapsed() > self.relay.silence_limit {
+            return Err(Ending::ByServer(Close::Heartbeat));
+        }
+        let ping = Message::Ping(Default::default());
+        write(self.relay.silence_limit, self.socket.send(ping)).await?;
+        self.send(ServerFrame::Heartbeat.to_json().into()).await
+    }
+
+    /// Sends a text frame.
+    async fn send(&mut self, text: Utf8Bytes) -> Result<(), Ending> {
+        write(
+            self.relay.silence_limit,
+            self.socket.send(Message::Text(text)),
+        )
+        .await
+    }
+
+    async fn end(mut self, ending: Ending) {
+        let (room, conn) = (&self.room, &self.conn);
+        match ending {
+            Ending::ByClient { clean } => {
+                if clean {
+                    self.membership.leave_cleanly();
+                }
+                info!(%room, %conn, clean, "left");
+            }
+            Ending::Lost => info!(%room, %conn, "lost"),
+            Ending::ByServer(close) => {
+                self.relay.stats.closed(close);
+                info!(%room, %conn, code = close.code(), reason = close.reason(), "closing");
+                drop(self.membership);
+                close_socket(&mut self.socket, close).await;
+            }
+        }
+    }
+}
+
+/// Waits for a write to the socket; the connection is lost if it failed,
+/// or if the client did not take it within `limit` (a reader that stopped
+/// reading must not hold its task, and memory, forever).
+async fn write(
+    limit: Duration,
+    write: impl std::future::Future<Output = Result<(), axum::Error>>,
+) -> Result<(), Ending> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Ending::Lost),
+    }
+}
+
+/// Sends a close frame, then reads until the client answers (or a short
+/// timeout), so the socket is not reset with the client's frames unread.
+async fn close_socket(socket: &mut WebSocket, close: Close) {
+    let frame = CloseFrame {
+        code: close.code(),
+        reason: close.reason().into(),
+    };
+    match tokio::time::timeout(
+        CLOSE_HANDSHAKE_TIMEOUT,
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await
+    {
+        Ok(Ok(())) => {
+            let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
+            let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, drain).await;
+        }
+        Ok(Err(error)) => debug!(%error, "close frame not sent"),
+        Err(_) => debug!("close frame not taken in time"),
+    }
+}
+
+/// The close for a seat that was not given.
+fn refusal_close(error: &JoinError) -> Close {
+    match error {
+        JoinError::Refused(Refusal::RoomFull) => Close::RoomFull,
+        JoinError::Refused(Refusal::SpectatorsFull) => Close::SpectatorsFull,
+        JoinError::Backplane(_) => Close::RoomUnavailable,
+    }
+}
+
+/// How a failed read ends the connection: some failures have their own
+/// close code.
+fn read_error(stats: &Stats, error: axum::Error) -> Ending {
+    match error.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => Ending::ByServer(Close::Oversized),
+        Some(tungstenite::Error::Utf8(_)) => {
+            stats.dropped(DropReason::Invalid);
+            Ending::ByServer(Close::InvalidUtf8)
+        }
+        _ => Ending::Lost,
+    }
+}
+
+/// Counts an open connection for as long as it lives.
+struct OpenConnection(Arc<Stats>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connection_ended();
+    }
+}
