@@ -15,11 +15,15 @@
 //! - [`client`] (both, real under `hydrate`): the battle page's socket,
 //!   throttle and single wake-up timer; inert on the server.
 //! - `server` (`ssr`): configuration, router, the room relay, the hub and
-//!   the backplane between nodes.
+//!   the backplane between instances (`docs/architecture.md`).
+//! - `procfs` (`ssr`, `loadgen`): a process's memory and CPU time from
+//!   `/proc`, for the load generator and the tests.
 
 pub mod app;
 pub mod backoff;
 pub mod client;
+#[cfg(any(feature = "ssr", feature = "loadgen"))]
+pub mod procfs;
 pub mod protocol;
 #[cfg(feature = "ssr")]
 pub mod server;

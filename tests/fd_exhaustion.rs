@@ -84,14 +84,7 @@ async fn open(server: &Server, room: usize) -> Option<Socket> {
 }
 
 fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    battle_status::procfs::process_cpu_ticks(pid).expect("the server's CPU time")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,277 @@
+//! The rooms' members: each connects, waits for everyone, then sends (if a
+//! player) frames built with the protocol's own types and receives until
+//! the end, recording what it saw.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use battle_status::{
+    procfs::rss_kib,
+    protocol::{Action, ClientEvent, ClientFrame},
+};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde::Deserialize;
+use tokio::{net::TcpSocket, sync::Barrier, task::JoinSet};
+use tokio_tungstenite::{
+    client_async_with_config,
+    tungstenite::{client::IntoClientRequest, protocol::WebSocketConfig, Message},
+};
+
+use super::{
+    report::{encode, histogram, Outcome},
+    Args, DRAIN, LATE,
+};
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The fields of a relayed frame the generator reads.
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(default)]
+    ts: Option<u64>,
+}
+
+#[derive(Default)]
+struct Counters {
+    typing_sent: AtomicU64,
+    actions_sent: AtomicU64,
+    typing_received: AtomicU64,
+    actions_received: AtomicU64,
+    connected: AtomicU64,
+    failed: AtomicU64,
+    late_sends: AtomicU64,
+}
+
+/// The process's histograms, shared by its clients (one set per process:
+/// a set per client would cost more memory than the server under test).
+struct Histograms {
+    latency: Histogram<u64>,
+    connect: Histogram<u64>,
+    lag: Histogram<u64>,
+}
+
+/// Records `value` (microseconds, at least 1) in one of the histograms.
+fn record(
+    histograms: &Mutex<Histograms>,
+    pick: fn(&mut Histograms) -> &mut Histogram<u64>,
+    value: u64,
+) {
+    let mut histograms = histograms.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = pick(&mut histograms).record(value.max(1));
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Runs the rooms `shard, shard + shards, ...` at `rate`; returns what it saw.
+pub async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome {
+    let rooms: Vec<usize> = (shard..args.rooms).step_by(shards).collect();
+    let members = rooms.len() * usize::try_from(args.per_room).unwrap_or(usize::MAX);
+    let counters = Arc::new(Counters::default());
+    let connected = Arc::new(Barrier::new(members + 1));
+    let go = Arc::new(Barrier::new(members + 1));
+    let started = Arc::new(std::sync::OnceLock::<(Instant, u64)>::new());
+    let histograms = Arc::new(Mutex::new(Histograms {
+        latency: histogram(),
+        connect: histogram(),
+        lag: histogram(),
+    }));
+    let mut tasks = JoinSet::new();
+    let pause = Duration::from_secs_f64(1.0 / args.ramp.max(1) as f64);
+    let run_id = now_micros();
+    for room in &rooms {
+        for member in 0..args.per_room {
+            let role = if member < 2 { "player" } else { "spectator" };
+            let addr = args.addr[usize::try_from(member).unwrap_or(0) % args.addr.len()];
+            let url = format!("ws://{addr}/ws/battle/lg-{run_id}-{room}/?role={role}");
+            tasks.spawn(client(
+                addr,
+                url,
+                args.clone(),
+                rate,
+                member < 2,
+                counters.clone(),
+                histograms.clone(),
+                connected.clone(),
+                go.clone(),
+                started.clone(),
+            ));
+            tokio::time::sleep(pause).await;
+        }
+    }
+    connected.wait().await;
+    let rss_idle = rss_kib(&args.server_pid);
+    if shards == 1 {
+        eprintln!(
+            "connected: {} ok, {} failed",
+            counters.connected.load(Ordering::Relaxed),
+            counters.failed.load(Ordering::Relaxed)
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(args.idle)).await;
+    let begin = Instant::now();
+    // One start for every client: frames stamped before it are not counted.
+    let _ = started.set((begin, now_micros()));
+    go.wait().await;
+    let progress = tokio::spawn({
+        let counters = counters.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                eprintln!(
+                    "[shard {shard}] {:>4.0}s sent {} received {}",
+                    begin.elapsed().as_secs_f64(),
+                    counters.typing_sent.load(Ordering::Relaxed)
+                        + counters.actions_sent.load(Ordering::Relaxed),
+                    counters.typing_received.load(Ordering::Relaxed)
+                        + counters.actions_received.load(Ordering::Relaxed),
+                );
+            }
+        }
+    });
+    while tasks.join_next().await.is_some() {}
+    progress.abort();
+    let histograms = histograms.lock().unwrap_or_else(|e| e.into_inner());
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    Outcome {
+        connected: get(&counters.connected),
+        failed: get(&counters.failed),
+        typing_sent: get(&counters.typing_sent),
+        actions_sent: get(&counters.actions_sent),
+        typing_expected: get(&counters.typing_sent) * args.per_room,
+        actions_expected: get(&counters.actions_sent) * args.per_room,
+        typing_received: get(&counters.typing_received),
+        actions_received: get(&counters.actions_received),
+        late_sends: get(&counters.late_sends),
+        seconds: args.duration as f64,
+        latency: encode(&histograms.latency),
+        connect: encode(&histograms.connect),
+        lag: encode(&histograms.lag),
+        server_rss_idle_kib: rss_idle,
+    }
+}
+
+/// One member: connects, waits for everyone, sends (players) and receives
+/// until the end.
+#[allow(clippy::too_many_arguments)]
+async fn client(
+    addr: SocketAddr,
+    url: String,
+    args: Args,
+    rate: f64,
+    player: bool,
+    counters: Arc<Counters>,
+    histograms: Arc<Mutex<Histograms>>,
+    connected: Arc<Barrier>,
+    go: Arc<Barrier>,
+    started: Arc<std::sync::OnceLock<(Instant, u64)>>,
+) {
+    let begin = Instant::now();
+    let socket = async {
+        let tcp = TcpSocket::new_v4().ok()?;
+        let stream = tcp.connect(addr).await.ok()?;
+        stream.set_nodelay(true).ok()?;
+        let mut request = url.into_client_request().ok()?;
+        let origin = format!("http://{addr}").parse().ok()?;
+        request.headers_mut().insert("origin", origin);
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        let (ws, _) = client_async_with_config(request, stream, Some(config))
+            .await
+            .ok()?;
+        Some(ws)
+    };
+    let Some(mut ws) = socket.await else {
+        counters.failed.fetch_add(1, Ordering::Relaxed);
+        connected.wait().await;
+        go.wait().await;
+        return;
+    };
+    let _welcome = ws.next().await;
+    record(&histograms, |h| &mut h.connect, micros(begin.elapsed()));
+    counters.connected.fetch_add(1, Ordering::Relaxed);
+    connected.wait().await;
+    go.wait().await;
+    let (start, start_micros) = *started.get().expect("set before go");
+    let end = start + Duration::from_secs(args.duration);
+    let (mut sink, mut stream) = ws.split();
+    let sender = async {
+        if !player || rate <= 0.0 {
+            return;
+        }
+        let period = Duration::from_secs_f64(1.0 / rate);
+        // A random phase, so the players do not all send at once.
+        let phase = Duration::from_secs_f64(fastrand::f64() * period.as_secs_f64());
+        let mut due = start + phase;
+        let mut n = 0_u64;
+        while due < end {
+            tokio::time::sleep_until(due.into()).await;
+            let behind = Instant::now().saturating_duration_since(due);
+            record(&histograms, |h| &mut h.lag, micros(behind));
+            if behind > LATE {
+                counters.late_sends.fetch_add(1, Ordering::Relaxed);
+            }
+            n += 1;
+            let action = n.is_multiple_of(args.action_every);
+            let event = if action {
+                ClientEvent::Action(Action::Running)
+            } else {
+                ClientEvent::Typing
+            };
+            let text = ClientFrame::new(event)
+                .with_client_id("lg")
+                .with_ts(now_micros())
+                .to_json();
+            if sink.send(Message::text(text)).await.is_err() {
+                break;
+            }
+            let sent = if action {
+                &counters.actions_sent
+            } else {
+                &counters.typing_sent
+            };
+            sent.fetch_add(1, Ordering::Relaxed);
+            due += period;
+        }
+    };
+    let receiver = async {
+        let stop = tokio::time::sleep_until((end + DRAIN).into());
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                message = stream.next() => match message {
+                    Some(Ok(Message::Text(text))) => {
+                        let Ok(probe) = serde_json::from_str::<Probe>(&text) else { continue };
+                        let Some(ts) = probe.ts.filter(|ts| *ts >= start_micros) else { continue };
+                        let counter = match probe.kind {
+                            "typing" => &counters.typing_received,
+                            "action" => &counters.actions_received,
+                            _ => continue,
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        record(&histograms, |h| &mut h.latency, now_micros().saturating_sub(ts));
+                    }
+                    Some(Ok(_)) => {}
+                    _ => break,
+                },
+            }
+        }
+    };
+    tokio::join!(sender, receiver);
+}
