@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use battle_status::server::token::Secret;
 use serde_json::Value;
 use support::{
-    http_get, http_request, spawn_app_with, spawn_isolated, spawn_on_redis, spawn_on_redis_with,
+    http_get, post_verdict, spawn_app_with, spawn_isolated, spawn_on_redis, spawn_on_redis_with,
     wait_for_readiness, Fleet, Player, RedisServer, TestServer,
 };
 
@@ -46,17 +46,6 @@ async fn actions_until(player: &mut Player, senders: &[&str], last: &str) -> Vec
 }
 
 const JUDGE_SECRET: &str = "judge-secret-0123456789";
-
-/// Posts a verdict to the judge's API of `server`.
-async fn post_verdict(server: &TestServer, room: &str, body: &str) -> (u16, String) {
-    let bearer = format!("Bearer {JUDGE_SECRET}");
-    let headers = [
-        ("authorization", bearer.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let path = format!("/api/battles/{room}/events");
-    http_request(server, "POST", &path, &headers, body).await
-}
 
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()
@@ -280,7 +269,7 @@ async fn an_instance_started_before_redis_is_degraded_until_redis_is_up() {
     let close = Player::closed_stream(&mut refused).await;
     assert_eq!(u16::from(close.code), 1001, "try again later");
     let verdict = format!(r#"{{"player":"{ALICE_KEY}","action":"AC"}}"#);
-    let (status, response) = post_verdict(&server, "early", &verdict).await;
+    let (status, response) = post_verdict(&server, "early", JUDGE_SECRET, &verdict).await;
     assert_eq!(status, 503, "the judge should retry: {response}");
 
     let _redis = RedisServer::start_on(port).await;
@@ -309,10 +298,10 @@ async fn a_judges_verdict_reaches_pages_on_every_instance(fleet: Fleet) {
     alice.expect_presence("join", &bob.me).await;
 
     let unknown = format!(r#"{{"player":"{BOB_KEY}","action":"AC"}}"#);
-    let (status, response) = post_verdict(&b, "duel", &unknown).await;
+    let (status, response) = post_verdict(&b, "duel", JUDGE_SECRET, &unknown).await;
     assert_eq!(status, 404, "nobody holds that key: {response}");
     let verdict = format!(r#"{{"player":"{ALICE_KEY}","action":"FAILED_TC7"}}"#);
-    let (status, response) = post_verdict(&b, "duel", &verdict).await;
+    let (status, response) = post_verdict(&b, "duel", JUDGE_SECRET, &verdict).await;
     assert_eq!(status, 202, "{response}");
     let alice_id = alice.me.clone();
     for player in [&mut alice, &mut bob] {

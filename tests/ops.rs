@@ -4,7 +4,9 @@
 mod support;
 
 use battle_status::server::token::Secret;
-use support::{http_get, http_request, spawn_app, spawn_app_with, Player, TestServer};
+use support::{
+    http_get, http_request, post_verdict, spawn_app, spawn_app_with, Player, TestServer,
+};
 
 const JUDGE_SECRET: &str = "the judge's bearer secret";
 const ALICE: &str = "host-app-alice-000001";
@@ -55,21 +57,6 @@ async fn metrics_count_connections_frames_drops_and_fan_out_latency() {
 
 async fn with_judge() -> TestServer {
     spawn_app_with(|config| config.publish_secret = Some(Secret::new(JUDGE_SECRET).unwrap())).await
-}
-
-async fn post_verdict(server: &TestServer, room: &str, secret: &str, body: &str) -> (u16, String) {
-    let bearer = format!("Bearer {secret}");
-    http_request(
-        server,
-        "POST",
-        &format!("/api/battles/{room}/events"),
-        &[
-            ("authorization", &bearer),
-            ("content-type", "application/json"),
-        ],
-        body,
-    )
-    .await
 }
 
 #[tokio::test]

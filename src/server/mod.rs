@@ -33,7 +33,7 @@ use hyper_util::{
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use thiserror::Error;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::Service;
 use tracing::{debug, info, warn};
@@ -106,20 +106,7 @@ impl Server {
         leptos.site_addr = listener.local_addr().map_err(bind_error)?;
         let stats = Arc::new(Stats::default());
         let clock = Clock::new();
-        let limits = config.limits();
-        let backplane: SharedBackplane = match &config.redis_url {
-            Some(url) => Arc::new(RedisBackplane::start(
-                url,
-                limits,
-                Duration::from_millis(config.instance_ttl_ms),
-                stats.clone(),
-                clock,
-            )?),
-            None => {
-                stats.set_backplane_up(true);
-                Arc::new(bus.node(limits))
-            }
-        };
+        let backplane = backplane(&config, bus, &stats, clock)?;
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         let hub = Hub::new(
@@ -173,6 +160,35 @@ impl Server {
         self.stats.clone()
     }
 
+    /// Serves one accepted connection in its own task, watched by
+    /// `connections` for the graceful shutdown.
+    fn serve_connection(
+        &self,
+        builder: &auto::Builder<TokioExecutor>,
+        connections: &GracefulShutdown,
+        tcp: TcpStream,
+        peer: SocketAddr,
+    ) {
+        // Frames are small: without TCP_NODELAY they wait for delayed ACKs.
+        if let Err(error) = tcp.set_nodelay(true) {
+            debug!(%error, "TCP_NODELAY not set");
+        }
+        let router = self.router.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().call(request)
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+            .into_owned();
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+
     /// Serves until `shutdown` completes; then stops accepting, closes
     /// every WebSocket with 1001, and waits (up to the shutdown timeout)
     /// for sockets and requests to finish. Upgraded sockets are not HTTP
@@ -204,24 +220,7 @@ impl Server {
                 () = &mut shutdown => break,
             };
             backoff = Duration::ZERO;
-            // Frames are small: without TCP_NODELAY they wait for delayed ACKs.
-            if let Err(error) = tcp.set_nodelay(true) {
-                debug!(%error, "TCP_NODELAY not set");
-            }
-            let router = self.router.clone();
-            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                router.clone().call(request)
-            });
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-                .into_owned();
-            let connection = connections.watch(connection);
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    debug!(%peer, %error, "connection ended with an error");
-                }
-            });
+            self.serve_connection(&builder, &connections, tcp, peer);
         }
         info!("shutting down");
         drop(self.listener);
@@ -240,6 +239,30 @@ impl Server {
             );
         }
     }
+}
+
+/// The backplane the configuration asks for: Redis if it names a server,
+/// else `bus`.
+fn backplane(
+    config: &Config,
+    bus: &MemoryBus,
+    stats: &Arc<Stats>,
+    clock: Clock,
+) -> Result<SharedBackplane, ServerError> {
+    let limits = config.limits();
+    Ok(match &config.redis_url {
+        Some(url) => Arc::new(RedisBackplane::start(
+            url,
+            limits,
+            Duration::from_millis(config.instance_ttl_ms),
+            stats.clone(),
+            clock,
+        )?),
+        None => {
+            stats.set_backplane_up(true);
+            Arc::new(bus.node(limits))
+        }
+    })
 }
 
 fn router(state: AppState) -> Router {

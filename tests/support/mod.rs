@@ -404,6 +404,23 @@ pub async fn refused(request: Request) -> u16 {
     }
 }
 
+/// Posts a verdict `body` to the judge's API of `server`, with `secret` as
+/// the bearer; the status and body of the answer.
+pub async fn post_verdict(
+    server: &TestServer,
+    room: &str,
+    secret: &str,
+    body: &str,
+) -> (u16, String) {
+    let bearer = format!("Bearer {secret}");
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let path = format!("/api/battles/{room}/events");
+    http_request(server, "POST", &path, &headers, body).await
+}
+
 /// A private `redis-server` on a free loopback port, with no persistence,
 /// killed when dropped. `scripts/setup.sh --test` installs the binary.
 pub struct RedisServer {

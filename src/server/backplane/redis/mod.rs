@@ -196,116 +196,6 @@ impl Instance {
         lock(&self.rooms).get(room).cloned()
     }
 
-    async fn join(
-        &self,
-        room: &RoomName,
-        request: JoinRequest,
-        now: u64,
-    ) -> Result<Joined, JoinError> {
-        let (Some(local), true) = (self.subscription(room), self.is_up()) else {
-            return Err(BackplaneError::Unavailable.into());
-        };
-        tokio::time::timeout(SUBSCRIBE_TIMEOUT, local.subscribed())
-            .await
-            .map_err(|_| BackplaneError::Unavailable)??;
-        let (seat, seq, roster) = self
-            .update(room, 0, |roster, commit| {
-                commit.change.expire(roster, now);
-                Ok::<_, JoinError>(commit.change.take_seat(
-                    roster,
-                    request.clone(),
-                    &self.limits,
-                )?)
-            })
-            .await?;
-        lock(&self.seats).insert(
-            request.conn.clone(),
-            LocalSeat {
-                room: room.clone(),
-                request,
-                member: seat.member.clone(),
-            },
-        );
-        Ok(Joined {
-            seat,
-            seq,
-            members: roster.snapshot(now),
-        })
-    }
-
-    async fn disconnect(
-        &self,
-        room: &RoomName,
-        conn: &str,
-        clean: bool,
-        now: u64,
-    ) -> Result<Option<u64>, BackplaneError> {
-        let seat = lock(&self.seats).remove(conn);
-        if self.is_up() {
-            let change = self
-                .update(room, 0, |roster, commit| {
-                    Ok::<_, BackplaneError>(commit.change.give_up_seat(
-                        roster,
-                        conn,
-                        clean,
-                        &self.limits,
-                        now,
-                    ))
-                })
-                .await;
-            if let Ok((deadline, _, _)) = change {
-                return Ok(deadline);
-            }
-        }
-        Ok(seat.and_then(|seat| self.disconnect_offline(room, conn, clean, seat.member, now)))
-    }
-
-    async fn publish(
-        &self,
-        room: &RoomName,
-        from: &str,
-        frame: ClientFrame,
-        now: u64,
-    ) -> Result<(), BackplaneError> {
-        let event = frame.event;
-        let frame = ServerFrame::relayed(frame, from.to_owned(), 0);
-        if self.is_up() {
-            self.publish_frame(room, from, event, &frame, now).await?;
-        } else {
-            self.stats.unpublished();
-            self.deliver_locally(room, frame, Some((from, event, now)));
-        }
-        Ok(())
-    }
-
-    async fn publish_verdict(
-        &self,
-        room: &RoomName,
-        player: &PlayerKey,
-        action: Action,
-        now: u64,
-    ) -> Result<(), VerdictError> {
-        if !self.is_up() {
-            return Err(BackplaneError::Unavailable.into());
-        }
-        let member = self
-            .load(room)
-            .await?
-            .roster
-            .player_of(player)
-            .ok_or(VerdictError::NoSuchPlayer)?;
-        let event = ClientEvent::Action(action);
-        let frame = ServerFrame::verdict(action, member.id.clone(), 0);
-        if self
-            .publish_frame(room, &member.id, event, &frame, now)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(VerdictError::NoSuchPlayer)
-        }
-    }
-
     /// Frees the seats of `room` whose grace period ran out by `now`; the
     /// next deadline, if any.
     async fn expire(&self, room: &RoomName, now: u64) -> Result<Option<u64>, BackplaneError> {
@@ -348,7 +238,38 @@ impl RoomStore for RedisBackplane {
         request: JoinRequest,
         now: u64,
     ) -> BoxFuture<'a, Result<Joined, JoinError>> {
-        Box::pin(self.instance.join(room, request, now))
+        let instance = &self.instance;
+        Box::pin(async move {
+            let (Some(local), true) = (instance.subscription(room), instance.is_up()) else {
+                return Err(BackplaneError::Unavailable.into());
+            };
+            tokio::time::timeout(SUBSCRIBE_TIMEOUT, local.subscribed())
+                .await
+                .map_err(|_| BackplaneError::Unavailable)??;
+            let (seat, seq, roster) = instance
+                .update(room, 0, |roster, commit| {
+                    commit.change.expire(roster, now);
+                    Ok::<_, JoinError>(commit.change.take_seat(
+                        roster,
+                        request.clone(),
+                        &instance.limits,
+                    )?)
+                })
+                .await?;
+            lock(&instance.seats).insert(
+                request.conn.clone(),
+                LocalSeat {
+                    room: room.clone(),
+                    request,
+                    member: seat.member.clone(),
+                },
+            );
+            Ok(Joined {
+                seat,
+                seq,
+                members: roster.snapshot(now),
+            })
+        })
     }
 
     fn disconnect<'a>(
@@ -358,7 +279,28 @@ impl RoomStore for RedisBackplane {
         clean: bool,
         now: u64,
     ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
-        Box::pin(self.instance.disconnect(room, conn, clean, now))
+        let instance = &self.instance;
+        Box::pin(async move {
+            let seat = lock(&instance.seats).remove(conn);
+            if instance.is_up() {
+                let change = instance
+                    .update(room, 0, |roster, commit| {
+                        Ok::<_, BackplaneError>(commit.change.give_up_seat(
+                            roster,
+                            conn,
+                            clean,
+                            &instance.limits,
+                            now,
+                        ))
+                    })
+                    .await;
+                if let Ok((deadline, _, _)) = change {
+                    return Ok(deadline);
+                }
+            }
+            Ok(seat
+                .and_then(|seat| instance.disconnect_offline(room, conn, clean, seat.member, now)))
+        })
     }
 
     fn expire<'a>(
@@ -376,7 +318,20 @@ impl RoomStore for RedisBackplane {
         frame: ClientFrame,
         now: u64,
     ) -> BoxFuture<'a, Result<(), BackplaneError>> {
-        Box::pin(self.instance.publish(room, from, frame, now))
+        let instance = &self.instance;
+        Box::pin(async move {
+            let event = frame.event;
+            let frame = ServerFrame::relayed(frame, from.to_owned(), 0);
+            if instance.is_up() {
+                instance
+                    .publish_frame(room, from, event, &frame, now)
+                    .await?;
+            } else {
+                instance.stats.unpublished();
+                instance.deliver_locally(room, frame, Some((from, event, now)));
+            }
+            Ok(())
+        })
     }
 
     fn publish_verdict<'a>(
@@ -386,6 +341,27 @@ impl RoomStore for RedisBackplane {
         action: Action,
         now: u64,
     ) -> BoxFuture<'a, Result<(), VerdictError>> {
-        Box::pin(self.instance.publish_verdict(room, player, action, now))
+        let instance = &self.instance;
+        Box::pin(async move {
+            if !instance.is_up() {
+                return Err(BackplaneError::Unavailable.into());
+            }
+            let member = instance
+                .load(room)
+                .await?
+                .roster
+                .player_of(player)
+                .ok_or(VerdictError::NoSuchPlayer)?;
+            let event = ClientEvent::Action(action);
+            let frame = ServerFrame::verdict(action, member.id.clone(), 0);
+            if instance
+                .publish_frame(room, &member.id, event, &frame, now)
+                .await?
+            {
+                Ok(())
+            } else {
+                Err(VerdictError::NoSuchPlayer)
+            }
+        })
     }
 }
