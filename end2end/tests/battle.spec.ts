@@ -65,22 +65,26 @@ test('Tab indents in the editor instead of leaving it', async ({ page, server })
   await expect(editor).toBeFocused();
 });
 
-test('two players in one battle, side by side', async ({ page, server }) => {
+test('two players in one battle, side by side', async ({ browser, server }) => {
   const url = battleUrl(server.url);
-  await page.setViewportSize({ width: 1600, height: 760 });
-  await page.setContent(`
-    <style>body{margin:0;display:flex;gap:8px;background:#888}iframe{flex:1;height:760px;border:0}</style>
-    <iframe name="alice" src="${url}"></iframe><iframe name="bob" src="${url}"></iframe>`);
-  const alice = page.frameLocator('iframe[name=alice]');
-  const bob = page.frameLocator('iframe[name=bob]');
-  await expect(alice.locator('#connectionState')).toHaveText('Live');
-  await expect(bob.locator('#connectionState')).toHaveText('Live');
+  // Two pages, not two frames of one: the battle page refuses to be framed.
+  const open = async () => (await browser.newContext({ viewport: { width: 796, height: 760 } })).newPage();
+  const alice = await open();
+  const bob = await open();
+  await openBattle(alice, url);
+  await openBattle(bob, url);
 
   await bob.getByRole('button', { name: 'Submit' }).click();
   await expect(alice.locator('#opponentStatus')).toHaveText('Submitted code');
   await alice.locator('#editor').pressSequentially('fn solve(n: u64) -> u64 {\n');
   await expect(bob.locator('#opponentStatus')).toHaveText('Typing...');
   if (process.env.SCREENSHOT) {
-    await page.screenshot({ path: process.env.SCREENSHOT });
+    const [left, right] = await Promise.all([alice, bob].map((page) => page.screenshot()));
+    const sheet = await browser.newPage({ viewport: { width: 1600, height: 760 } });
+    await sheet.setContent(`
+      <style>body{margin:0;display:flex;gap:8px;background:#888}img{width:796px;height:760px}</style>
+      <img src="data:image/png;base64,${left.toString('base64')}">
+      <img src="data:image/png;base64,${right.toString('base64')}">`);
+    await sheet.screenshot({ path: process.env.SCREENSHOT });
   }
 });

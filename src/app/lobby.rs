@@ -52,6 +52,7 @@ pub fn Lobby() -> impl IntoView {
     }
 }
 
+/// Reads what a player pasted into the lobby's join field: a battle id, or a
 /// link to a battle page (`https://host/battle/<id>`, with or without a
 /// trailing slash, query or fragment).
 pub fn parse_battle_ref(input: &str) -> Result<RoomName, RoomNameError> {

@@ -65,8 +65,7 @@ impl<'de> Deserialize<'de> for RoomName {
     }
 }
 
-/// Reads what a player pasted into the lobby's join field: a battle id, or a
-
+/// What a member is in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

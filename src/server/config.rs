@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use super::{
     guard::{AddressLimits, OriginPolicy, RateLimits, TrustedProxies},
     room::Limits,
+    security::PagePolicy,
     token::Secret,
 };
 use crate::protocol::{PlayerKey, Role, RoomName};
@@ -95,6 +96,23 @@ pub struct Config {
     #[arg(long, env = "BATTLE_INSTANCE_TTL_MS", default_value_t = 30_000)]
     pub instance_ttl_ms: u64,
 
+    /// Origins that may show the pages in a frame, comma-separated
+    /// (`https://host.example`), for a host application that embeds the
+    /// battle page. Default: none (the pages refuse to be framed).
+    #[arg(long, env = "BATTLE_FRAME_ANCESTORS", value_delimiter = ',', value_parser = parse_frame_ancestor)]
+    pub frame_ancestors: Vec<String>,
+
+    /// The address players use (`https://battles.example`), when a TLS proxy
+    /// is in front: with `https://`, responses carry Strict-Transport-Security.
+    #[arg(long, env = "BATTLE_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// Address of the operators' port (`127.0.0.1:9100`): when set,
+    /// `/metrics` and the reason of a degraded `/readyz` are served there
+    /// only, not on the public port. Default: on the main port.
+    #[arg(long, env = "BATTLE_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "BATTLE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -149,6 +167,29 @@ fn parse_proxy(text: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{text:?} is not an address or an address range"))
 }
 
+fn parse_frame_ancestor(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let scheme = text.starts_with("https://") || text.starts_with("http://");
+    let safe = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-.:/*'".contains(c));
+    if (scheme || text == "'self'") && safe {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not an origin (https://host[:port]) or 'self'"
+        ))
+    }
+}
+
+fn parse_public_url(text: &str) -> Result<String, String> {
+    if text.starts_with("https://") || text.starts_with("http://") {
+        Ok(text.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!("{text:?} is not an http:// or https:// address"))
+    }
+}
+
 fn parse_redis_url(text: &str) -> Result<String, String> {
     redis::Client::open(text)
         .map(|_| text.to_owned())
@@ -159,6 +200,19 @@ impl Config {
     /// The defaults, listening on `addr`.
     pub fn new(addr: SocketAddr) -> Self {
         Self::parse_from(["battle-status", "--addr", &addr.to_string()])
+    }
+
+    /// How the pages protect themselves; `live_reload_port` in a
+    /// `cargo leptos watch` build.
+    pub fn page_policy(&self, live_reload_port: Option<u32>) -> PagePolicy {
+        PagePolicy {
+            frame_ancestors: self.frame_ancestors.clone(),
+            tls: self
+                .public_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("https://")),
+            live_reload_port,
+        }
     }
 
     /// The room rules.

@@ -11,6 +11,7 @@ pub mod judge;
 pub mod ops;
 pub mod relay;
 pub mod room;
+pub mod security;
 pub mod state;
 pub mod stats;
 pub mod timers;
@@ -34,7 +35,10 @@ use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::{
+    sync::CancellationToken,
+    task::{AbortOnDropHandle, TaskTracker},
+};
 use tower::Service;
 use tracing::{debug, info, warn};
 
@@ -46,6 +50,7 @@ use self::{
     hub::Hub,
     judge::Judge,
     relay::Relay,
+    security::PagePolicy,
     state::AppState,
     stats::Stats,
 };
@@ -76,6 +81,8 @@ pub enum ServerError {
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    /// The operators' port and its routes, with `--metrics-addr`.
+    operators: Option<(TcpListener, Router)>,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -104,6 +111,18 @@ impl Server {
         };
         let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
         leptos.site_addr = listener.local_addr().map_err(bind_error)?;
+        let operators = match config.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        // cargo leptos watch: the page's live-reload script connects here.
+        let live_reload = std::env::var_os("LEPTOS_WATCH")
+            .map(|_| leptos.reload_external_port.unwrap_or(leptos.reload_port));
+        let policy = config.page_policy(live_reload);
         let stats = Arc::new(Stats::default());
         let clock = Clock::new();
         let backplane = backplane(&config, bus, &stats, clock)?;
@@ -137,9 +156,14 @@ impl Server {
                 token_secret: config.token_secret.clone().map(Arc::new),
             },
         };
+        let operators = operators.map(|listener| {
+            let routes = policy.layer(ops::operator_router(state.relay.clone()));
+            (listener, routes)
+        });
         Ok(Self {
             listener,
-            router: router(state),
+            router: router(state, &policy, operators.is_some()),
+            operators,
             stats,
             shutdown,
             tasks,
@@ -153,6 +177,12 @@ impl Server {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The operators' port, with `--metrics-addr`.
+    pub fn operator_addr(&self) -> Option<SocketAddr> {
+        let (listener, _) = self.operators.as_ref()?;
+        listener.local_addr().ok()
     }
 
     /// The server's live counters.
@@ -193,8 +223,22 @@ impl Server {
     /// every WebSocket with 1001, and waits (up to the shutdown timeout)
     /// for sockets and requests to finish. Upgraded sockets are not HTTP
     /// connections any more, hence their own token and task tracker.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send + 'static) {
         info!("listening on http://{}", self.local_addr());
+        // Ends with the server: stopped at shutdown, aborted when dropped.
+        let _operators = self.operators.take().map(|(listener, routes)| {
+            if let Ok(addr) = listener.local_addr() {
+                info!("operators' port on http://{addr}");
+            }
+            let stop = self.shutdown.clone();
+            let serve = axum::serve(listener, routes)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            AbortOnDropHandle::new(tokio::spawn(async move {
+                if let Err(error) = serve.await {
+                    warn!(%error, "the operators' port failed");
+                }
+            }))
+        });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -265,19 +309,29 @@ fn backplane(
     })
 }
 
-fn router(state: AppState) -> Router {
+/// The public routes: pages, assets, the relay, the judge's API, and the
+/// operators' routes unless they have a port of their own.
+fn router(state: AppState, policy: &PagePolicy, operator_port: bool) -> Router {
     let routes = generate_route_list(App);
-    Router::new()
+    let page = {
+        let policy = policy.clone();
+        move |options| {
+            policy.on_page_render();
+            shell(options)
+        }
+    };
+    let router = Router::new()
         .route("/new", get(new_battle))
         .merge(relay::routes())
-        .merge(ops::routes())
+        .merge(ops::routes(operator_port))
         .merge(judge::routes())
         .leptos_routes(&state, routes, {
-            let leptos = state.leptos.clone();
-            move || shell(leptos.clone())
+            let (leptos, page) = (state.leptos.clone(), page.clone());
+            move || page(leptos.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .with_state(state)
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(page))
+        .with_state(state);
+    policy.layer(router)
 }
 
 /// `GET /new`: a fresh battle, as a redirect to its page.

@@ -34,6 +34,8 @@ pub const PATIENCE: Duration = Duration::from_secs(5);
 /// A running server, stopped when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The operators' port, with `--metrics-addr`.
+    pub operator_addr: Option<SocketAddr>,
     pub stats: Arc<Stats>,
     stop: Option<oneshot::Sender<()>>,
     running: Option<JoinHandle<()>>,
@@ -99,6 +101,7 @@ pub async fn spawn_app_on(bus: &MemoryBus, configure: impl FnOnce(&mut Config)) 
         .await
         .expect("the server binds port 0");
     let addr = server.local_addr();
+    let operator_addr = server.operator_addr();
     let stats = server.stats();
     let (stop, stopped) = oneshot::channel::<()>();
     let running = tokio::spawn(server.run(async {
@@ -106,6 +109,7 @@ pub async fn spawn_app_on(bus: &MemoryBus, configure: impl FnOnce(&mut Config)) 
     }));
     TestServer {
         addr,
+        operator_addr,
         stats,
         stop: Some(stop),
         running: Some(running),
@@ -147,6 +151,7 @@ pub async fn spawn_isolated(configure: impl FnOnce(&mut Config)) -> TestServer {
     let (addr, stats) = is_bound.await.expect("the server starts");
     TestServer {
         addr,
+        operator_addr: None,
         stats,
         stop: Some(stop),
         running: None,
@@ -155,10 +160,12 @@ pub async fn spawn_isolated(configure: impl FnOnce(&mut Config)) -> TestServer {
     }
 }
 
+/// The site the tests' servers serve: the static assets as checked in
+/// (pages are rendered on the server and need nothing built).
 fn site() -> LeptosOptions {
     LeptosOptions::builder()
         .output_name("battle-status")
-        .site_root("target/site")
+        .site_root("public")
         .build()
 }
 
@@ -333,6 +340,12 @@ pub async fn http_get(server: &TestServer, path: &str) -> (u16, String) {
     http_request(server, "GET", path, &[], "").await
 }
 
+/// The status and whole response of a GET of `path` on `addr` (another
+/// port of a server, say).
+pub async fn http_get_at(addr: SocketAddr, path: &str) -> (u16, String) {
+    request_at(addr, "GET", path, &[], "").await
+}
+
 /// The status and whole response of an HTTP/1.1 request.
 pub async fn http_request(
     server: &TestServer,
@@ -341,14 +354,24 @@ pub async fn http_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    request_at(server.addr, method, path, headers, body).await
+}
+
+async fn request_at(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
     let extra: String = headers
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
         .collect();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n{body}",
-        server.addr,
+        addr,
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();

@@ -16,7 +16,7 @@ use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 pub use self::page::copy_to_clipboard;
 use self::{
     listeners::{listen, Listeners},
-    page::{now, random_id, role_name, socket_url},
+    page::{keep_token, now, random_id, role_name, socket_url},
 };
 use super::{ConnectionState, Views};
 use crate::{
@@ -72,8 +72,10 @@ struct Inner {
 impl BattleClient {
     /// Connects to `room` as `role` (with the host application's join
     /// `token`, if any) and keeps feeding `views`, reconnecting whenever the
-    /// socket drops, until [`stop`](Self::stop).
+    /// socket drops, until [`stop`](Self::stop). A token from the address
+    /// bar is kept for this tab only and taken out of the address bar.
     pub fn start(room: RoomName, role: Role, token: Option<String>, views: Views) -> Option<Self> {
+        let token = keep_token(&room, role, token);
         let token_check = token.as_deref().map(|token| {
             format!(
                 "/ws/battle/{room}/token?role={}&token={token}",

@@ -23,6 +23,43 @@ pub fn socket_url(room: &RoomName, role: Role, token: Option<&str>) -> String {
     format!("{scheme}://{host}/ws/battle/{room}/?role={role_name}&player={key}{token}")
 }
 
+/// The join token of this tab for `room` and `role`: `from_url` if the page
+/// was opened with one, which is then kept in the tab's session storage (so
+/// reloads and reconnections keep it) and taken out of the address bar at
+/// once (so a copied address, a screenshot or the history never holds it);
+/// else the one kept before, if any.
+pub fn keep_token(room: &RoomName, role: Role, from_url: Option<String>) -> Option<String> {
+    let name = format!("battle-status:{room}:{}:token", role_name(role));
+    let storage = window().session_storage().ok().flatten();
+    let Some(token) = from_url else {
+        return storage.and_then(|s| s.get_item(&name).ok().flatten());
+    };
+    if let Some(storage) = storage {
+        let _ = storage.set_item(&name, &token);
+    }
+    strip_token_from_address();
+    Some(token)
+}
+
+/// Replaces the address bar's URL with the same one without `token`.
+fn strip_token_from_address() {
+    let window = window();
+    let Ok(href) = window.location().href() else {
+        return;
+    };
+    let (Ok(url), Ok(history)) = (web_sys::Url::new(&href), window.history()) else {
+        return;
+    };
+    url.search_params().delete("token");
+    let state = history.state().unwrap_or(wasm_bindgen::JsValue::NULL);
+    if history
+        .replace_state_with_url(&state, "", Some(&url.href()))
+        .is_err()
+    {
+        leptos::logging::warn!("could not take the join token out of the address bar");
+    }
+}
+
 /// The role as the socket URL names it.
 pub fn role_name(role: Role) -> &'static str {
     match role {
