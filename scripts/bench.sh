@@ -13,7 +13,11 @@
 # idle connection at 18,000 connections), fleet-small and fleet-search (as
 # small and search, on two instances sharing rooms through a private Redis,
 # each room's players on different instances; CPU and RSS are the sum of
-# both instances and Redis), page (transfer size of the page).
+# both instances and Redis), storm (10,000 sockets from one address opened
+# at once against the default admission budget, with the generator's retry
+# mode, while a canary battle plays: time until all are seated, the canary's
+# latency during the storm against the same canary alone), page (transfer
+# size of the page).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,15 +35,20 @@ pids=()
 redis_pid=""
 addrs=""
 
+# The per-connection limits, lifted: the generator sends far beyond a human.
+FRAME_LIMITS=(--typing-per-sec 100000 --typing-burst 100000 --actions-per-sec 100000
+  --actions-burst 100000 --excess-burst 100000 --queue-capacity 256)
+# The admission limits, lifted: the generator is one address.
+ADMISSION_LIMITS=(--max-connections-per-ip 100000 --connections-per-ip-per-sec 100000
+  --connections-per-ip-burst 100000 --connections-per-sec 100000 --connections-burst 100000)
+server_flags=("${FRAME_LIMITS[@]}" "${ADMISSION_LIMITS[@]}")
+
 # start_server [ENV=VALUE...]: starts one more instance on a free port with
-# the limits lifted, waits until it is ready, and adds its address to $addrs.
+# $server_flags, waits until it is ready, and adds its address to $addrs.
 start_server() {
   local log="target/bench/server-${#pids[@]}.log" addr=""
   env "$@" LEPTOS_SITE_ROOT=target/site RUST_LOG=warn,battle_status::server=info NO_COLOR=1 \
-    target/release/battle-status --addr 127.0.0.1:0 \
-      --max-connections-per-ip 100000 --connections-per-ip-per-sec 100000 --connections-per-ip-burst 100000 \
-      --typing-per-sec 100000 --typing-burst 100000 --actions-per-sec 100000 --actions-burst 100000 \
-      --excess-burst 100000 --queue-capacity 256 \
+    target/release/battle-status --addr 127.0.0.1:0 "${server_flags[@]}" \
       > "$log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
@@ -96,6 +105,32 @@ scenario() {
   stop_servers
 }
 
+# storm: the canary alone, then the canary during a storm of 10,000 sockets
+# from one address (the per-address limits lifted, as join tokens would;
+# the process's budget at its defaults: 1,000 new sockets a second, bursts
+# of 2,000), which retries after each Retry-After.
+storm() {
+  local canary=(--rooms 1 --per-room 2 --rate 20 --duration 20 --idle 0)
+  server_flags=("${FRAME_LIMITS[@]}" --max-connections-per-ip 100000
+    --connections-per-ip-per-sec 100000 --connections-per-ip-burst 100000)
+  start_server
+  {
+    echo "== storm: canary alone"
+    "$LOADGEN" --addr "$addrs" "${canary[@]}" 2>&1 | grep -v '^\[shard'
+    echo "== storm: canary during 10,000 sockets opened at once, with --retry"
+    "$LOADGEN" --addr "$addrs" "${canary[@]}" > target/bench/storm-canary.txt 2>&1 &
+    local canary_pid=$!
+    sleep 2
+    "$LOADGEN" --addr "$addrs" --server-pid "${pids[0]}" --rooms 5000 --per-room 2 --rate 0 \
+      --duration 1 --idle 0 --ramp 100000 --retry 2>&1 | grep -v '^\[shard'
+    wait "$canary_pid"
+    echo "-- the canary, during the storm:"
+    grep -v '^\[shard' target/bench/storm-canary.txt
+  } | tee target/bench/storm.txt
+  stop_servers
+  server_flags=("${FRAME_LIMITS[@]}" "${ADMISSION_LIMITS[@]}")
+}
+
 page() {
   echo "== page: transfer size of the battle page and time to a live page"
   {
@@ -110,7 +145,7 @@ page() {
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search page)
+[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm page)
 for name in "${want[@]}"; do
   case "$name" in
     small) scenario small 1 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
@@ -119,6 +154,7 @@ for name in "${want[@]}"; do
     idle) scenario idle 1 --rooms 9000 --per-room 2 --rate 0 --duration 1 --idle 5 --ramp 3000 ;;
     fleet-small) scenario fleet-small redis:2 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
     fleet-search) scenario fleet-search redis:2 --rooms 50 --per-room 2 --rate 100 --duration 5 --search ;;
+    storm) storm ;;
     page) page ;;
     *) echo "unknown scenario $name" >&2; exit 2 ;;
   esac

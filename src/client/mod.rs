@@ -10,11 +10,13 @@
 mod browser;
 #[cfg(not(feature = "hydrate"))]
 mod inert;
+mod rules;
 
 #[cfg(feature = "hydrate")]
 pub use browser::{copy_to_clipboard, BattleClient};
 #[cfg(not(feature = "hydrate"))]
 pub use inert::{copy_to_clipboard, BattleClient};
+pub use rules::{after_admission_check, after_close, AfterCheck, AfterClose};
 
 use leptos::prelude::RwSignal;
 
@@ -32,6 +34,9 @@ pub enum ConnectionState {
     Live,
     /// The socket dropped; trying again after a short wait.
     Reconnecting,
+    /// The server is busy for this page (many players arriving at once):
+    /// it comes back by itself when the server says.
+    Busy,
     /// Turned away: the battle already has two players.
     RoomFull,
     /// Turned away: the battle has as many spectators as it can take.
@@ -61,6 +66,7 @@ impl ConnectionState {
             Self::Connecting => "Connecting...",
             Self::Live => "Live",
             Self::Reconnecting => "Reconnecting...",
+            Self::Busy => "Busy, joining in a few seconds...",
             Self::RoomFull => "Battle full",
             Self::SpectatorsFull => "Watching full",
             Self::Replaced => "Open in another tab",
@@ -74,6 +80,7 @@ impl ConnectionState {
             Self::Connecting => "connecting",
             Self::Live => "live",
             Self::Reconnecting => "reconnecting",
+            Self::Busy => "busy",
             Self::RoomFull => "room-full",
             Self::SpectatorsFull => "spectators-full",
             Self::Replaced => "replaced",

@@ -121,6 +121,21 @@ impl Close {
     }
 }
 
+/// The reason of a close that tells the client when to come back: the
+/// table's reason, then `; retry in <ms> ms`. A shutting-down server sends
+/// each socket its own random delay within a window, so that its players
+/// do not all come back at the same moment.
+pub fn with_retry_hint(close: Close, ms: u64) -> String {
+    format!("{}; retry in {ms} ms", close.reason())
+}
+
+/// The delay, in milliseconds, a close reason asks the client to wait
+/// before reconnecting, if it asks for one.
+pub fn retry_hint(reason: &str) -> Option<u64> {
+    let (_, hint) = reason.rsplit_once("; retry in ")?;
+    hint.strip_suffix(" ms")?.parse().ok()
+}
+
 /// 1000: see [`Close::Normal`].
 pub const NORMAL: u16 = Close::Normal.code();
 /// 1001: see [`Close::Shutdown`].
@@ -167,6 +182,22 @@ mod tests {
         assert!(Close::ALL
             .iter()
             .all(|close| close.reason().len() <= 123 && !close.reason().is_empty()));
+    }
+
+    #[test]
+    fn a_retry_hint_reads_back_and_fits_a_close_frame() {
+        let reason = with_retry_hint(Close::Shutdown, 9_999);
+        assert_eq!(reason, "server shutting down; retry in 9999 ms");
+        assert_eq!(retry_hint(&reason), Some(9_999));
+        assert!(with_retry_hint(Close::Shutdown, u64::MAX).len() <= 123);
+        for reason in [
+            "server shutting down",
+            "; retry in soon ms",
+            "retry in 5 ms",
+            "",
+        ] {
+            assert_eq!(retry_hint(reason), None, "{reason}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use clap::{Args, Parser};
 use ipnet::IpNet;
 
 use super::{
-    guard::{AddressLimits, OriginPolicy, RateLimits, TrustedProxies},
+    guard::{AdmissionLimits, OriginPolicy, RateLimits, SocketLimits, TrustedProxies},
     room::Limits,
     security::PagePolicy,
     token::Secret,
@@ -113,6 +113,12 @@ pub struct Config {
     #[arg(long, env = "BATTLE_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 
+    /// On shutdown, sockets are told to come back after a random delay up
+    /// to this many milliseconds (in the close reason), so that a restart
+    /// under thousands of players does not bring them all back at once.
+    #[arg(long, env = "BATTLE_RECONNECT_WINDOW_MS", default_value_t = 10_000)]
+    pub reconnect_window_ms: u64,
+
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "BATTLE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -145,15 +151,28 @@ pub struct RateArgs {
     /// burst (two more a second) before it is closed with 4509.
     #[arg(long, env = "BATTLE_EXCESS_BURST", default_value = "30")]
     pub excess_burst: NonZeroU32,
-    /// Open sockets one client address may have at once.
-    #[arg(long, env = "BATTLE_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    /// Open sockets one client address may have at once (sockets with a
+    /// valid join token do not count: they are limited per player).
+    #[arg(long, env = "BATTLE_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
     pub max_connections_per_ip: usize,
     /// New sockets per second one client address may open.
-    #[arg(long, env = "BATTLE_CONNECTIONS_PER_IP_PER_SEC", default_value = "10")]
+    #[arg(long, env = "BATTLE_CONNECTIONS_PER_IP_PER_SEC", default_value = "50")]
     pub connections_per_ip_per_sec: NonZeroU32,
     /// New sockets one client address may open in a burst.
-    #[arg(long, env = "BATTLE_CONNECTIONS_PER_IP_BURST", default_value = "30")]
+    #[arg(long, env = "BATTLE_CONNECTIONS_PER_IP_BURST", default_value = "200")]
     pub connections_per_ip_burst: NonZeroU32,
+    /// Open sockets (tabs) of one player with a valid join token.
+    #[arg(long, env = "BATTLE_MAX_CONNECTIONS_PER_PLAYER", default_value_t = 4)]
+    pub max_connections_per_player: usize,
+    /// Open sockets of the whole process.
+    #[arg(long, env = "BATTLE_MAX_CONNECTIONS", default_value_t = 50_000)]
+    pub max_connections: usize,
+    /// New sockets per second the whole process accepts.
+    #[arg(long, env = "BATTLE_CONNECTIONS_PER_SEC", default_value = "1000")]
+    pub connections_per_sec: NonZeroU32,
+    /// New sockets the whole process accepts in a burst.
+    #[arg(long, env = "BATTLE_CONNECTIONS_BURST", default_value = "2000")]
+    pub connections_burst: NonZeroU32,
 }
 
 fn parse_secret(text: &str) -> Result<Secret, String> {
@@ -259,12 +278,22 @@ impl Config {
         TrustedProxies::new(self.trusted_proxies.clone())
     }
 
-    /// Each client address's limits.
-    pub fn address_limits(&self) -> AddressLimits {
-        AddressLimits {
-            max_open: self.rates.max_connections_per_ip,
-            per_sec: self.rates.connections_per_ip_per_sec,
-            burst: self.rates.connections_per_ip_burst,
+    /// Who may open a socket: the process's, each address's and each
+    /// player's limits.
+    pub fn admission_limits(&self) -> AdmissionLimits {
+        let r = &self.rates;
+        AdmissionLimits {
+            budget: SocketLimits {
+                max_open: r.max_connections,
+                per_sec: r.connections_per_sec,
+                burst: r.connections_burst,
+            },
+            address: SocketLimits {
+                max_open: r.max_connections_per_ip,
+                per_sec: r.connections_per_ip_per_sec,
+                burst: r.connections_per_ip_burst,
+            },
+            max_open_per_player: r.max_connections_per_player,
         }
     }
 }

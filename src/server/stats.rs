@@ -77,6 +77,10 @@ pub enum HandshakeRefusal {
     Token,
     /// Too many sockets from one address, or too fast.
     Address,
+    /// Too many tabs of one player (with a join token).
+    Player,
+    /// The process's budget of sockets, or of new sockets a second.
+    Budget,
 }
 
 label_values!(HandshakeRefusal {
@@ -84,6 +88,8 @@ label_values!(HandshakeRefusal {
     Origin => "origin",
     Token => "token",
     Address => "address",
+    Player => "player",
+    Budget => "budget",
 });
 
 /// A close, labelled as the table of close codes says.
@@ -336,6 +342,8 @@ impl Stats {
             HandshakeRefusal::Origin,
             HandshakeRefusal::Token,
             HandshakeRefusal::Address,
+            HandshakeRefusal::Player,
+            HandshakeRefusal::Budget,
         ]
         .into_iter()
         .map(|reason| self.refused.get_or_create(&RefusalLabel { reason }).get())

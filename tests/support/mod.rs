@@ -185,7 +185,11 @@ impl Player {
     }
 
     pub async fn join_path(server: &TestServer, path: &str) -> Self {
-        let mut ws = Self::connect(server, path).await;
+        Self::welcomed(Self::connect(server, path).await).await
+    }
+
+    /// Reads the welcome frame of a socket that just opened.
+    async fn welcomed(mut ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         let welcome: Value = match ws.next().await {
             Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
             other => panic!("expected the welcome frame, got {other:?}"),
@@ -199,6 +203,33 @@ impl Player {
             welcome,
             last_presence: None,
         }
+    }
+
+    /// Joins as [`join_path`](Self::join_path) does, but a handshake
+    /// refused with 429 is tried again after its `Retry-After`, as the page
+    /// does; gives up (panics) after `patience`.
+    pub async fn join_patiently(server: &TestServer, path: &str, patience: Duration) -> Self {
+        let joined = async {
+            loop {
+                match connect_async(handshake(server, path, &[])).await {
+                    Ok((ws, _)) => return Self::welcomed(ws).await,
+                    Err(tokio_tungstenite::tungstenite::Error::Http(response))
+                        if response.status() == 429 =>
+                    {
+                        let secs: u64 = response
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok()?.parse().ok())
+                            .expect("a 429 says when to retry");
+                        tokio::time::sleep(Duration::from_secs(secs)).await;
+                    }
+                    Err(other) => panic!("the handshake on {path} failed: {other}"),
+                }
+            }
+        };
+        tokio::time::timeout(patience, joined)
+            .await
+            .unwrap_or_else(|_| panic!("no seat on {path} within {patience:?}"))
     }
 
     /// A socket past the handshake, as a page of the server's own origin
@@ -419,9 +450,20 @@ pub async fn refused_handshake(server: &TestServer, path: &str) -> u16 {
 
 /// The HTTP status a handshake `request` was refused with.
 pub async fn refused(request: Request) -> u16 {
+    refusal(request).await.0
+}
+
+/// The HTTP status and `Retry-After` a handshake `request` was refused with.
+pub async fn refusal(request: Request) -> (u16, Option<u64>) {
     let path = request.uri().to_string();
     match connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => (
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse().ok()),
+        ),
         Err(other) => panic!("expected an HTTP refusal, got {other}"),
         Ok(_) => panic!("the handshake on {path} should be refused"),
     }

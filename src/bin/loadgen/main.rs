@@ -85,6 +85,10 @@ pub struct Args {
     /// (one process), instead of one fixed rate.
     #[arg(long)]
     pub search: bool,
+    /// On a handshake refused with 429, wait its Retry-After (plus up to
+    /// 1 s of jitter) and try again, as the battle page does.
+    #[arg(long)]
+    pub retry: bool,
     /// Print the merged result as JSON too.
     #[arg(long)]
     pub json: bool,

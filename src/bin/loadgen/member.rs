@@ -52,6 +52,7 @@ struct Counters {
     actions_received: AtomicU64,
     connected: AtomicU64,
     failed: AtomicU64,
+    busy: AtomicU64,
     late_sends: AtomicU64,
 }
 
@@ -150,6 +151,7 @@ pub async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome
     Outcome {
         connected: get(&counters.connected),
         failed: get(&counters.failed),
+        busy: get(&counters.busy),
         typing_sent: get(&counters.typing_sent),
         actions_sent: get(&counters.actions_sent),
         typing_expected: get(&counters.typing_sent) * args.per_room,
@@ -162,6 +164,49 @@ pub async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome
         connect: encode(&histograms.connect),
         lag: encode(&histograms.lag),
         server_rss_idle_kib: rss_idle,
+    }
+}
+
+/// Most handshakes one member tries after 429s, with `--retry`.
+const MAX_RETRIES: usize = 60;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// What one handshake gave.
+enum Attempt {
+    Open(Box<Socket>),
+    /// Refused with 429: come back after this long (`Retry-After`).
+    Busy(Duration),
+    Failed,
+}
+
+/// Opens the socket at `url`, as a page of the server's own origin does.
+async fn attempt(addr: SocketAddr, url: &str) -> Attempt {
+    let connect = async {
+        let tcp = TcpSocket::new_v4().ok()?;
+        let stream = tcp.connect(addr).await.ok()?;
+        stream.set_nodelay(true).ok()?;
+        let mut request = url.into_client_request().ok()?;
+        let origin = format!("http://{addr}").parse().ok()?;
+        request.headers_mut().insert("origin", origin);
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        Some(client_async_with_config(request, stream, Some(config)).await)
+    };
+    match connect.await {
+        Some(Ok((ws, _))) => Attempt::Open(Box::new(ws)),
+        Some(Err(tokio_tungstenite::tungstenite::Error::Http(response)))
+            if response.status() == 429 =>
+        {
+            let secs = response
+                .headers()
+                .get("retry-after")
+                .and_then(|value| value.to_str().ok()?.parse().ok())
+                .unwrap_or(1);
+            Attempt::Busy(Duration::from_secs(secs))
+        }
+        _ => Attempt::Failed,
     }
 }
 
@@ -182,19 +227,21 @@ async fn client(
 ) {
     let begin = Instant::now();
     let socket = async {
-        let tcp = TcpSocket::new_v4().ok()?;
-        let stream = tcp.connect(addr).await.ok()?;
-        stream.set_nodelay(true).ok()?;
-        let mut request = url.into_client_request().ok()?;
-        let origin = format!("http://{addr}").parse().ok()?;
-        request.headers_mut().insert("origin", origin);
-        let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
-            .write_buffer_size(0);
-        let (ws, _) = client_async_with_config(request, stream, Some(config))
-            .await
-            .ok()?;
-        Some(ws)
+        for _ in 0..=MAX_RETRIES {
+            match attempt(addr, &url).await {
+                Attempt::Open(ws) => return Some(*ws),
+                Attempt::Busy(wait) => {
+                    counters.busy.fetch_add(1, Ordering::Relaxed);
+                    if !args.retry {
+                        return None;
+                    }
+                    let jitter = Duration::from_millis(fastrand::u64(0..1_000));
+                    tokio::time::sleep(wait + jitter).await;
+                }
+                Attempt::Failed => return None,
+            }
+        }
+        None
     };
     let Some(mut ws) = socket.await else {
         counters.failed.fetch_add(1, Ordering::Relaxed);

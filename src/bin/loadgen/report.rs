@@ -15,6 +15,9 @@ use super::{Args, LATE};
 pub struct Outcome {
     pub connected: u64,
     pub failed: u64,
+    /// Handshakes refused with 429 (tried again with `--retry`).
+    #[serde(default)]
+    pub busy: u64,
     pub typing_sent: u64,
     pub actions_sent: u64,
     pub typing_expected: u64,
@@ -74,6 +77,7 @@ pub fn report(
     let summary = Summary {
         connections: connected,
         failed: sum(|o| o.failed),
+        busy: sum(|o| o.busy),
         rate_per_player: rate,
         expected,
         received,
@@ -91,6 +95,7 @@ pub fn report(
         max_ms: latency.max() as f64 / 1000.0,
         connect_p50_ms: ms(&connect, 0.5),
         connect_p99_ms: ms(&connect, 0.99),
+        connect_max_ms: connect.max() as f64 / 1000.0,
         send_lag_p99_ms: ms(&lag, 0.99),
         late_sends: sum(|o| o.late_sends),
         server_rss_idle_kib: rss_idle,
@@ -101,6 +106,17 @@ pub fn report(
         "\n{} connections ({} failed), {} rooms x {}, {:.2} frames/s per player, {} s",
         summary.connections, summary.failed, args.rooms, args.per_room, rate, args.duration
     );
+    if summary.busy > 0 {
+        eprintln!(
+            "handshakes refused with 429: {} ({})",
+            summary.busy,
+            if args.retry {
+                "tried again after Retry-After"
+            } else {
+                "not retried"
+            }
+        );
+    }
     eprintln!(
         "deliveries: {} expected, {} received, loss {:.3} %, actions lost {}",
         expected, received, summary.loss_percent, summary.actions_lost
@@ -111,8 +127,8 @@ pub fn report(
         summary.p50_ms, summary.p90_ms, summary.p99_ms, summary.p999_ms, summary.max_ms
     );
     eprintln!(
-        "connect ms: p50 {:.2}  p99 {:.2}",
-        summary.connect_p50_ms, summary.connect_p99_ms
+        "connect ms (with retries): p50 {:.2}  p99 {:.2}  max {:.2}",
+        summary.connect_p50_ms, summary.connect_p99_ms, summary.connect_max_ms
     );
     eprintln!(
         "generator: send lag p99 {:.2} ms, {} sends more than {} ms late{}",
@@ -141,6 +157,7 @@ pub fn report(
 pub struct Summary {
     pub connections: u64,
     pub failed: u64,
+    pub busy: u64,
     pub rate_per_player: f64,
     pub expected: u64,
     pub received: u64,
@@ -154,6 +171,7 @@ pub struct Summary {
     pub max_ms: f64,
     pub connect_p50_ms: f64,
     pub connect_p99_ms: f64,
+    pub connect_max_ms: f64,
     pub send_lag_p99_ms: f64,
     pub late_sends: u64,
     pub server_rss_idle_kib: Option<u64>,

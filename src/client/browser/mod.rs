@@ -18,7 +18,7 @@ use self::{
     listeners::{listen, Listeners},
     page::{keep_token, now, random_id, role_name, socket_url},
 };
-use super::{ConnectionState, Views};
+use super::{after_admission_check, after_close, AfterCheck, AfterClose, ConnectionState, Views};
 use crate::{
     backoff::Backoff,
     protocol::{Action, ClientEvent, ClientFrame, Close, Role, RoomName, ServerFrame},
@@ -46,9 +46,8 @@ struct Socket {
 
 struct Inner {
     url: String,
-    /// Where to ask whether the join token is the problem, when the page
-    /// has one and its socket never opens.
-    token_check: Option<String>,
+    /// Where to ask why a socket did not open (busy, or the token).
+    admission_check: String,
     /// Whether the current socket opened.
     opened: Cell<bool>,
     views: Views,
@@ -76,15 +75,17 @@ impl BattleClient {
     /// bar is kept for this tab only and taken out of the address bar.
     pub fn start(room: RoomName, role: Role, token: Option<String>, views: Views) -> Option<Self> {
         let token = keep_token(&room, role, token);
-        let token_check = token.as_deref().map(|token| {
-            format!(
-                "/ws/battle/{room}/token?role={}&token={token}",
-                role_name(role)
-            )
-        });
+        let admission_check = format!(
+            "/ws/battle/{room}/admission?role={}{}",
+            role_name(role),
+            token
+                .as_deref()
+                .map(|token| format!("&token={token}"))
+                .unwrap_or_default()
+        );
         let inner = Rc::new(Inner {
             url: socket_url(&room, role, token.as_deref()),
-            token_check,
+            admission_check,
             opened: Cell::new(false),
             views,
             client_id: random_id(),
@@ -152,7 +153,7 @@ impl Inner {
             Ok(ws) => ws,
             Err(error) => {
                 warn!("cannot open the battle socket: {error:?}");
-                self.reconnect_later();
+                self.reconnect_later(None);
                 return;
             }
         };
@@ -171,8 +172,9 @@ impl Inner {
                     }
                 }),
                 ("close", |inner, event| {
-                    let code = event.dyn_ref::<CloseEvent>().map_or(1006, CloseEvent::code);
-                    inner.closed(code);
+                    let close = event.dyn_ref::<CloseEvent>();
+                    let code = close.map_or(1006, CloseEvent::code);
+                    inner.closed(code, &close.map(CloseEvent::reason).unwrap_or_default());
                 }),
             ],
         );
@@ -190,51 +192,63 @@ impl Inner {
         }
     }
 
-    /// The socket closed with `code`.
-    fn closed(self: &Rc<Self>, code: u16) {
+    /// The socket closed with `code` and `reason`.
+    fn closed(self: &Rc<Self>, code: u16, reason: &str) {
         self.drop_socket();
         self.watchdog.borrow_mut().take();
-        match (ConnectionState::terminal(code), &self.token_check) {
-            (Some(state), _) => self.views.connection.set(state),
-            // The handshake itself failed: with a token, ask whether it is
-            // the token (browsers do not show the handshake's status).
-            (None, Some(check)) if !self.opened.get() => self.check_token(check.clone()),
-            (None, _) => self.reconnect_later(),
+        match after_close(code, reason, self.opened.get()) {
+            AfterClose::Stop(state) => self.views.connection.set(state),
+            AfterClose::AskWhy => self.check_admission(),
+            AfterClose::Reconnect { after_ms } => self.reconnect_later(after_ms),
         }
     }
 
-    /// Stops with [`ConnectionState::TokenRefused`] if the server refuses
-    /// the page's token, else reconnects as usual.
-    fn check_token(self: &Rc<Self>, url: String) {
+    /// Asks the server why the socket did not open: busy (then waits as
+    /// long as it says, showing so), the token (then stops and says so), or
+    /// neither (then reconnects as usual).
+    fn check_admission(self: &Rc<Self>) {
         self.views.connection.set(ConnectionState::Reconnecting);
-        let promise = window().fetch_with_str(&url);
+        let promise = window().fetch_with_str(&self.admission_check);
         let weak = Rc::downgrade(self);
         leptos::task::spawn_local(async move {
-            let refused = match wasm_bindgen_futures::JsFuture::from(promise).await {
-                Ok(response) => response
-                    .dyn_into::<web_sys::Response>()
-                    .is_ok_and(|response| matches!(response.status(), 401 | 403)),
-                Err(_) => false,
+            let answer = wasm_bindgen_futures::JsFuture::from(promise)
+                .await
+                .ok()
+                .and_then(|response| response.dyn_into::<web_sys::Response>().ok());
+            let status = answer.as_ref().map_or(0, web_sys::Response::status);
+            let retry_after =
+                answer.and_then(|response| response.headers().get("retry-after").ok().flatten());
+            let Some(inner) = weak.upgrade() else {
+                return;
             };
-            if let Some(inner) = weak.upgrade() {
-                if refused {
-                    inner.views.connection.set(ConnectionState::TokenRefused);
-                } else {
-                    inner.reconnect_later();
+            match after_admission_check(status, retry_after.as_deref(), js_sys::Math::random()) {
+                AfterCheck::TokenRefused => {
+                    inner.views.connection.set(ConnectionState::TokenRefused)
                 }
+                AfterCheck::Busy { after_ms } => {
+                    inner.connect_after(after_ms, ConnectionState::Busy)
+                }
+                AfterCheck::Reconnect => inner.reconnect_later(None),
             }
         });
     }
 
-    /// Waits a jittered, growing delay, then connects again.
-    fn reconnect_later(self: &Rc<Self>) {
+    /// Connects again after `after_ms` if the server said when, else after
+    /// a jittered, growing delay.
+    fn reconnect_later(self: &Rc<Self>, after_ms: Option<u64>) {
+        let delay = after_ms
+            .unwrap_or_else(|| self.backoff.borrow_mut().next_delay(js_sys::Math::random()));
+        self.connect_after(delay, ConnectionState::Reconnecting);
+    }
+
+    /// Shows `state`, then connects in `delay_ms`.
+    fn connect_after(self: &Rc<Self>, delay_ms: u64, state: ConnectionState) {
         if self.stopped.get() {
             return;
         }
-        self.views.connection.set(ConnectionState::Reconnecting);
-        let delay = self.backoff.borrow_mut().next_delay(js_sys::Math::random());
+        self.views.connection.set(state);
         let weak = Rc::downgrade(self);
-        let timer = Timeout::new(u32::try_from(delay).unwrap_or(u32::MAX), move || {
+        let timer = Timeout::new(u32::try_from(delay_ms).unwrap_or(u32::MAX), move || {
             if let Some(inner) = weak.upgrade() {
                 inner.connect();
             }
@@ -259,7 +273,7 @@ impl Inner {
         let timer = Timeout::new(u32::try_from(limit).unwrap_or(u32::MAX), move || {
             if let Some(inner) = weak.upgrade() {
                 warn!("no heartbeat from the server: reconnecting");
-                inner.closed(Close::Shutdown.code());
+                inner.closed(Close::Shutdown.code(), "");
             }
         });
         *self.watchdog.borrow_mut() = Some(timer);

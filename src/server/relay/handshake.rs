@@ -1,13 +1,15 @@
 //! The checks of a socket's handshake, in order: the room and query (400),
 //! the Origin (403), the join token (401, or 403 for another room or role)
-//! and the limits of the client's address (429); and the token check the
-//! page asks for when its socket would not open.
+//! and admission (429 with `Retry-After`: the process's budget, then the
+//! player's limit for a valid token, else the address's); and the checks
+//! the page asks for when its socket would not open (browsers do not show
+//! a refused handshake's status).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
-    extract::{Path, Query, State},
-    http::{header, HeaderMap, StatusCode},
+    extract::{ConnectInfo, Path, Query, State},
+    http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -17,7 +19,7 @@ use crate::{
     protocol::{PlayerKey, Role, RoomName},
     server::{
         clock::unix_secs,
-        guard::AddressSlot,
+        guard::{self, retry_secs, Limit, Slot},
         stats::HandshakeRefusal,
         token::{self, Secret},
     },
@@ -34,6 +36,9 @@ pub struct JoinQuery {
     token: Option<String>,
 }
 
+/// The addresses a request went through, as proxies add them.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// A refused handshake.
 #[derive(Debug)]
 pub struct Refused {
@@ -43,6 +48,8 @@ pub struct Refused {
     pub status: StatusCode,
     /// The reason in plain words, as the answer's body.
     pub reason: String,
+    /// For a 429: seconds until trying again makes sense (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl Refused {
@@ -51,6 +58,20 @@ impl Refused {
             why,
             status,
             reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 for a socket that admission refused.
+    fn busy(refused: guard::Refused) -> Self {
+        let why = match refused.limit {
+            Limit::Budget => HandshakeRefusal::Budget,
+            Limit::Address => HandshakeRefusal::Address,
+            Limit::Player => HandshakeRefusal::Player,
+        };
+        Self {
+            retry_after: Some(retry_secs(refused.retry_after)),
+            ..Self::new(why, StatusCode::TOO_MANY_REQUESTS, refused.to_string())
         }
     }
 
@@ -65,8 +86,25 @@ impl Refused {
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
-        (self.status, self.reason).into_response()
+        let mut response = (self.status, self.reason).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
+}
+
+/// The client's address: the peer, or whom a trusted proxy says it
+/// forwards.
+pub fn client_address(relay: &Relay, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    let forwarded_for: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    relay.proxies.client(peer.ip(), &forwarded_for)
 }
 
 /// Who a handshake may join as, once every check passed.
@@ -77,8 +115,8 @@ pub struct Admission {
     pub role: Role,
     /// The tab's key (or the token's player id).
     pub key: Option<PlayerKey>,
-    /// The client address's hold on one of its sockets.
-    pub slot: AddressSlot,
+    /// The socket's place in the admission counts.
+    pub slot: Slot,
 }
 
 /// Every check of a handshake from `client`, in order.
@@ -115,19 +153,28 @@ pub fn admit(
             )
         })?;
     let mut role = asked_role.unwrap_or_default();
-    if let Some(secret) = &relay.token_secret {
-        let presented = query.token.or_else(|| token_from_protocols(headers));
-        let claims = verify_token(secret, presented.as_deref(), &room, asked_role)?;
-        role = claims.role;
-        key = Some(claims.player);
+    let slot = match &relay.token_secret {
+        Some(secret) => {
+            let presented = query.token.or_else(|| token_from_protocols(headers));
+            let claims = match verify_token(secret, presented.as_deref(), &room, asked_role) {
+                Ok(claims) => claims,
+                Err(refused) => {
+                    // A failed attempt spends the address's budget.
+                    relay
+                        .admission
+                        .charge_failed_attempt(client)
+                        .map_err(Refused::busy)?;
+                    return Err(refused);
+                }
+            };
+            role = claims.role;
+            let slot = relay.admission.admit_player(&claims.player, client);
+            key = Some(claims.player);
+            slot
+        }
+        None => relay.admission.admit_address(client),
     }
-    let slot = relay.addresses.admit(client).map_err(|e| {
-        Refused::new(
-            HandshakeRefusal::Address,
-            StatusCode::TOO_MANY_REQUESTS,
-            e.to_string(),
-        )
-    })?;
+    .map_err(Refused::busy)?;
     Ok(Admission {
         room,
         role,
@@ -181,6 +228,47 @@ pub async fn token_status(
     match verify_token(secret, query.token.as_deref(), &room, role) {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(refused) => refused.into_response(),
+    }
+}
+
+/// `GET /ws/battle/{room}/admission?[role=..][&token=..]`: whether a socket
+/// from this client would be let in now, without spending anything: 204;
+/// 429 with `Retry-After` while it would be refused as busy; 401 or 403 for
+/// a token that would be refused. The battle page asks here when its socket
+/// did not open, and waits as long as it is told.
+pub async fn admission_status(
+    Path(room): Path<String>,
+    Query(query): Query<JoinQuery>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    State(relay): State<Relay>,
+) -> Response {
+    let room = match RoomName::parse(&room) {
+        Ok(room) => room,
+        Err(error) => return Refused::bad_request(error.to_string()).into_response(),
+    };
+    let client = client_address(&relay, peer, &headers);
+    let player = match &relay.token_secret {
+        Some(secret) => {
+            let role = query.role.as_deref().and_then(Role::parse);
+            match verify_token(secret, query.token.as_deref(), &room, role) {
+                Ok(claims) => Some(claims.player),
+                Err(refused) => return refused.into_response(),
+            }
+        }
+        None => None,
+    };
+    match relay.admission.busy_for(client, player.as_ref()) {
+        Some(wait) => {
+            let secs = retry_secs(wait);
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, HeaderValue::from(secs))],
+                format!("busy; try again in {secs} s"),
+            )
+                .into_response()
+        }
+        None => StatusCode::NO_CONTENT.into_response(),
     }
 }
 

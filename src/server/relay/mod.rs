@@ -9,7 +9,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::{ConnectInfo, Path, Query, State, WebSocketUpgrade},
-    http::{HeaderMap, HeaderName},
+    http::HeaderMap,
     response::{IntoResponse, Response},
     routing::get,
     Router,
@@ -17,9 +17,9 @@ use axum::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::debug;
 
-use self::handshake::{admit, token_status, JoinQuery};
+use self::handshake::{admission_status, admit, client_address, token_status, JoinQuery};
 use super::{
-    guard::{AddressGuard, OriginPolicy, RateLimits, TrustedProxies},
+    guard::{Admission, OriginPolicy, RateLimits, TrustedProxies},
     hub::Hub,
     state::AppState,
     stats::Stats,
@@ -40,8 +40,6 @@ const MAX_WRITE_BUFFER_BYTES: usize = 64 * 1024;
 /// [`MAX_FRAME_BYTES`] but under this cap are read whole and answered with a
 /// clean close (1009); larger ones make the socket fail at once.
 const MAX_READ_FRAME_BYTES: usize = 16 * MAX_FRAME_BYTES;
-/// The addresses a request went through, as proxies add them.
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// The subprotocol the server speaks; a client that offers subprotocols
 /// (to carry a token) must offer this one too.
 pub const SUBPROTOCOL: &str = "battle-status";
@@ -67,8 +65,11 @@ pub struct Relay {
     pub origins: Arc<OriginPolicy>,
     /// Each connection's rates.
     pub rates: RateLimits,
-    /// Sockets and connection rates per client address.
-    pub addresses: Arc<AddressGuard>,
+    /// Who may open a socket now: the process's, each player's and each
+    /// address's limits.
+    pub admission: Arc<Admission>,
+    /// On shutdown, sockets are told to come back within this window.
+    pub reconnect_window: Duration,
     /// Whose `X-Forwarded-For` tells the client's address.
     pub proxies: Arc<TrustedProxies>,
     /// Join tokens are required when set.
@@ -81,6 +82,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ws/battle/{room}", get(upgrade))
         .route("/ws/battle/{room}/", get(upgrade))
         .route("/ws/battle/{room}/token", get(token_status))
+        .route("/ws/battle/{room}/admission", get(admission_status))
 }
 
 async fn upgrade(
@@ -91,12 +93,7 @@ async fn upgrade(
     State(relay): State<Relay>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let forwarded_for: Vec<&str> = headers
-        .get_all(X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect();
-    let client = relay.proxies.client(peer.ip(), &forwarded_for);
+    let client = client_address(&relay, peer, &headers);
     let admission = match admit(&room, query, client, &headers, &relay) {
         Ok(admission) => admission,
         Err(refused) => {

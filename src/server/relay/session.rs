@@ -13,8 +13,8 @@ use tracing::{debug, info, warn};
 use super::{handshake::Admission, Relay};
 use crate::{
     protocol::{
-        parse_client_frame, ClientEvent, Close, FrameError, Role, RoomName, ServerFrame, Welcome,
-        MAX_FRAME_BYTES, PROTOCOL_VERSION,
+        close, parse_client_frame, ClientEvent, Close, FrameError, Role, RoomName, ServerFrame,
+        Welcome, MAX_FRAME_BYTES, PROTOCOL_VERSION,
     },
     server::{
         clock::millis,
@@ -83,7 +83,8 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
         Ok(joined) => joined,
         Err(error) => {
             info!(%room, %conn, %error, "refused");
-            close_socket(&mut socket, refusal_close(&error)).await;
+            let close = refusal_close(&error);
+            close_socket(&mut socket, close.code(), close.reason().to_owned()).await;
             return;
         }
     };
@@ -291,7 +292,15 @@ impl Session {
                 self.relay.stats.closed(close);
                 info!(%room, %conn, code = close.code(), reason = close.reason(), "closing");
                 drop(self.membership);
-                close_socket(&mut self.socket, close).await;
+                let reason = match close {
+                    // Spread the reconnections of a restart over the window.
+                    Close::Shutdown => {
+                        let window = millis(self.relay.reconnect_window);
+                        close::with_retry_hint(close, fastrand::u64(0..window.max(1)))
+                    }
+                    _ => close.reason().to_owned(),
+                };
+                close_socket(&mut self.socket, close.code(), reason).await;
             }
         }
     }
@@ -312,10 +321,10 @@ async fn write(
 
 /// Sends a close frame, then reads until the client answers (or a short
 /// timeout), so the socket is not reset with the client's frames unread.
-async fn close_socket(socket: &mut WebSocket, close: Close) {
+async fn close_socket(socket: &mut WebSocket, code: u16, reason: String) {
     let frame = CloseFrame {
-        code: close.code(),
-        reason: close.reason().into(),
+        code,
+        reason: reason.into(),
     };
     match tokio::time::timeout(
         CLOSE_HANDSHAKE_TIMEOUT,

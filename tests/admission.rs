@@ -1,0 +1,166 @@
+//! Admission that fits real networks: a classroom behind one address gets
+//! in with the defaults, a token vouches for a player wherever they are,
+//! every refusal says when to come back, and the page's check agrees.
+
+mod support;
+
+use std::time::Duration;
+
+use battle_status::{
+    protocol::{PlayerKey, Role, RoomName},
+    server::token::{self, Claims, Secret},
+};
+use support::{
+    handshake, http_get, http_request, refusal, spawn_app, spawn_app_with, Player, TestServer,
+};
+
+const SECRET: &str = "a shared secret of the host application";
+
+fn token_for(room: &str, player: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3_600;
+    let claims = Claims {
+        room: RoomName::parse(room).unwrap(),
+        player: PlayerKey::parse(player).unwrap(),
+        role: Role::Player,
+        exp,
+    };
+    token::mint(&Secret::new(SECRET).unwrap(), &claims)
+}
+
+async fn refused_total(server: &TestServer, reason: &str) -> u64 {
+    let (_, metrics) = http_get(server, "/metrics").await;
+    let line = format!("battle_handshakes_refused_total{{reason=\"{reason}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_class_of_200_behind_one_address_is_seated_with_the_defaults_and_plays() {
+    let server = spawn_app().await;
+    let students = (0..200).map(|n| {
+        let server = &server;
+        async move {
+            let path = format!("/ws/battle/class-{}/", n / 2);
+            Player::join_patiently(server, &path, Duration::from_secs(10)).await
+        }
+    });
+    let mut seated = futures_util::future::join_all(students).await;
+    assert_eq!(seated.len(), 200);
+    for pair in seated.chunks_mut(2) {
+        let [first, second] = pair else {
+            unreachable!()
+        };
+        first.send(r#"{"type":"action","action":"RUNNING"}"#).await;
+        let echoed = loop {
+            let frame = second.next().await;
+            if frame["type"] == "action" {
+                break frame;
+            }
+        };
+        assert_eq!(echoed["from"], first.me.as_str());
+    }
+}
+
+#[tokio::test]
+async fn a_handshake_flood_without_tokens_is_refused_while_a_player_with_one_gets_in() {
+    let server = spawn_app_with(|config| {
+        config.token_secret = Some(Secret::new(SECRET).unwrap());
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for n in 0..260 {
+        let forged = format!("/ws/battle/duel/?token=forged.{n}");
+        statuses.push(refusal(handshake(&server, &forged, &[])).await);
+    }
+    assert!(statuses[..200].iter().all(|(status, _)| *status == 401));
+    let (status, retry_after) = statuses[259];
+    assert_eq!(status, 429, "the forger is slowed down: {statuses:?}");
+    assert!(retry_after.is_some_and(|secs| secs >= 1));
+    assert!(refused_total(&server, "address").await >= 1);
+
+    let token = token_for("duel", "host-app-alice-00001");
+    let alice = Player::join_path(&server, &format!("/ws/battle/duel/?token={token}")).await;
+    assert_eq!(
+        alice.welcome["role"], "player",
+        "the same address, a valid token"
+    );
+}
+
+#[tokio::test]
+async fn a_player_with_a_token_may_have_a_few_tabs_and_no_more() {
+    let server = spawn_app_with(|config| {
+        config.token_secret = Some(Secret::new(SECRET).unwrap());
+        config.rates.max_connections_per_player = 2;
+    })
+    .await;
+    let token = token_for("duel", "host-app-bob-000002");
+    let path = format!("/ws/battle/duel/?token={token}");
+    let _tab = Player::connect(&server, &path).await;
+    let _other_tab = Player::connect(&server, &path).await;
+    let (status, retry_after) = refusal(handshake(&server, &path, &[])).await;
+    assert_eq!((status, retry_after), (429, Some(5)));
+    assert_eq!(refused_total(&server, "player").await, 1);
+    let (status, response) =
+        http_get(&server, &format!("/ws/battle/duel/admission?token={token}")).await;
+    assert_eq!(status, 429, "the page's check agrees: {response}");
+    let other = token_for("duel", "host-app-carol-00003");
+    let (status, _) = http_get(&server, &format!("/ws/battle/duel/admission?token={other}")).await;
+    assert_eq!(status, 204, "another player is not held back");
+}
+
+#[tokio::test]
+async fn a_refusal_says_when_to_retry_and_the_admission_check_says_the_same_until_then() {
+    let server = spawn_app_with(|config| {
+        config.rates.connections_per_ip_burst = 1.try_into().unwrap();
+        config.rates.connections_per_ip_per_sec = 1.try_into().unwrap();
+    })
+    .await;
+    let (status, _) = http_get(&server, "/ws/battle/duel/admission").await;
+    assert_eq!(status, 204, "nothing refused yet");
+    let _first = Player::connect(&server, "/ws/battle/duel/").await;
+    let (status, retry_after) = refusal(handshake(&server, "/ws/battle/duel/", &[])).await;
+    assert_eq!((status, retry_after), (429, Some(1)));
+    let (status, response) =
+        http_request(&server, "GET", "/ws/battle/duel/admission", &[], "").await;
+    assert_eq!(status, 429);
+    assert!(
+        response.to_ascii_lowercase().contains("retry-after: 1"),
+        "{response}"
+    );
+    let late = Player::join_patiently(&server, "/ws/battle/duel/", Duration::from_secs(5)).await;
+    assert_eq!(
+        late.welcome["type"], "welcome",
+        "honouring Retry-After gets in"
+    );
+}
+
+#[tokio::test]
+async fn a_shutdown_tells_each_socket_to_come_back_at_its_own_moment_within_the_window() {
+    let mut server = spawn_app_with(|config| config.reconnect_window_ms = 60_000).await;
+    let mut players = Vec::new();
+    for n in 0..8 {
+        players.push(Player::join(&server, &format!("window-{n}")).await);
+    }
+    server.shut_down().await;
+    let mut hints = Vec::new();
+    for mut player in players {
+        let close = player.closed().await.expect("a close frame");
+        assert_eq!(u16::from(close.code), 1001);
+        let hint = battle_status::protocol::close::retry_hint(&close.reason)
+            .unwrap_or_else(|| panic!("a retry hint in {:?}", close.reason));
+        assert!(hint < 60_000);
+        hints.push(hint);
+    }
+    hints.sort_unstable();
+    hints.dedup();
+    assert!(
+        hints.len() > 1,
+        "not everyone at the same moment: {hints:?}"
+    );
+}

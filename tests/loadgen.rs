@@ -1,0 +1,44 @@
+//! The load generator against the real server: its retry mode honours the
+//! server's `Retry-After`, as pages do. Needs the `loadgen` feature (the
+//! test command enables it).
+#![cfg(feature = "loadgen")]
+
+mod support;
+
+use serde_json::Value;
+use support::{spawn_app_with, TestServer};
+
+/// Runs the load generator against `server` with `extra` flags; its summary.
+async fn loadgen(server: &TestServer, extra: &[&str]) -> Value {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["--addr", &server.addr.to_string()])
+        .args(["--rooms", "20", "--per-room", "2", "--rate", "2"])
+        .args(["--duration", "1", "--idle", "0", "--json"])
+        .args(extra)
+        .output()
+        .await
+        .expect("the load generator runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary = stdout.lines().last().expect("a summary line");
+    serde_json::from_str(summary).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generators_retry_mode_honours_retry_after_and_seats_everyone() {
+    let slow_address = |config: &mut battle_status::server::config::Config| {
+        config.rates.connections_per_ip_burst = 5.try_into().unwrap();
+        config.rates.connections_per_ip_per_sec = 20.try_into().unwrap();
+    };
+    let server = spawn_app_with(slow_address).await;
+    let patient = loadgen(&server, &["--retry"]).await;
+    assert_eq!(patient["connections"], 40, "{patient}");
+    assert_eq!(patient["failed"], 0, "{patient}");
+    assert!(
+        patient["busy"].as_u64().unwrap() > 0,
+        "it was refused first: {patient}"
+    );
+    assert_eq!(patient["loss_percent"], 0.0, "{patient}");
+
+    let impatient = loadgen(&spawn_app_with(slow_address).await, &[]).await;
+    assert!(impatient["failed"].as_u64().unwrap() > 0, "{impatient}");
+}
