@@ -10,7 +10,7 @@ use battle_status::{
         backplane::{Limits, MemoryBus},
         clock::Clock,
         hub::Hub,
-        room::JoinRequest,
+        room::{JoinRequest, HISTORY_LEN},
         stats::Stats,
     },
 };
@@ -49,6 +49,7 @@ fn room_fan_out(bencher: Bencher, members: usize) {
     let limits = Limits {
         max_spectators: members,
         grace_ms: 10_000,
+        history_len: HISTORY_LEN,
     };
     let hub = Hub::new(
         Arc::new(MemoryBus::new().node(limits)),

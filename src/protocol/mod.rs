@@ -18,8 +18,8 @@ pub use self::{
     close::Close,
     names::{PlayerKey, Role, RoomName, RoomNameError, MIN_PLAYER_KEY_CHARS},
     server_frame::{
-        Connection, MemberRef, MemberState, Presence, PresenceEvent, ServerFrame, Snapshot,
-        Stamped, Welcome,
+        Connection, HistoryEntry, MemberRef, MemberState, Presence, PresenceEvent, ServerFrame,
+        Snapshot, Stamped, Welcome,
     },
 };
 
@@ -218,6 +218,8 @@ mod tests {
                     last_action: Some(Action::FailedTest(3)),
                     typing_ms: 1_200,
                 }],
+                history: vec![],
+                recovered: None,
             }),
             ServerFrame::relayed(
                 ClientFrame::new(ClientEvent::Typing)
@@ -268,6 +270,8 @@ mod tests {
                 last_action: None,
                 typing_ms: 0,
             }],
+            history: vec![],
+            recovered: None,
         });
         assert_eq!(
             welcome.to_json(),

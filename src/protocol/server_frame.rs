@@ -33,7 +33,7 @@ pub struct MemberState {
 }
 
 /// The first frame of every connection: who you are and the room right now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Welcome {
     /// The protocol version, [`PROTOCOL_VERSION`].
@@ -54,6 +54,34 @@ pub struct Welcome {
     pub heartbeat_ms: u64,
     /// Everyone in the room, this connection included.
     pub members: Vec<MemberState>,
+    /// The room's recent events (actions, verdicts, presence; not typing),
+    /// oldest first, all numbered up to `seq`: on a plain join, the battle
+    /// so far (as far as the room keeps it); with `since`, exactly those
+    /// numbered after it when `recovered` is true.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
+    /// Only when the connection asked for `since`: true if `history` holds
+    /// every event after it; false if the room no longer reaches back that
+    /// far (then `history` is what it keeps, and `members` is the truth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<bool>,
+}
+
+/// One event of a room's history: a numbered frame as it was sent, and
+/// when the server numbered it (ms since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When the server numbered it.
+    pub at: u64,
+    /// The frame (an `action` or `presence` frame), with its `seq`.
+    pub frame: ServerFrame,
+}
+
+impl HistoryEntry {
+    /// The entry's number in the room's sequence.
+    pub fn seq(&self) -> u64 {
+        self.frame.seq().unwrap_or(0)
+    }
 }
 
 /// A change in who is in a room.
@@ -199,6 +227,22 @@ impl ServerFrame {
             Self::Welcome(_) | Self::Heartbeat | Self::Error { .. } | Self::Unknown => {}
         }
         self
+    }
+
+    /// The room sequence number of a numbered frame.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Self::Typing(stamped) | Self::Action(stamped) => Some(stamped.seq),
+            Self::Presence(presence) => Some(presence.seq),
+            Self::Snapshot(snapshot) => Some(snapshot.seq),
+            Self::Welcome(_) | Self::Heartbeat | Self::Error { .. } | Self::Unknown => None,
+        }
+    }
+
+    /// True for the frames a room keeps in its history: actions (verdicts
+    /// included) and presence changes; not typing pings or snapshots.
+    pub fn is_event(&self) -> bool {
+        matches!(self, Self::Action(_) | Self::Presence(_))
     }
 
     /// The sender and event of a relayed frame, if this is one with a known

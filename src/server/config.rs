@@ -11,7 +11,7 @@ use ipnet::IpNet;
 
 use super::{
     guard::{AdmissionLimits, OriginPolicy, RateLimits, SocketLimits, TrustedProxies},
-    room::Limits,
+    room::{Limits, HISTORY_LEN},
     security::PagePolicy,
     token::Secret,
 };
@@ -112,6 +112,11 @@ pub struct Config {
     /// only, not on the public port. Default: on the main port.
     #[arg(long, env = "BATTLE_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+
+    /// Events (actions, verdicts, presence) each room keeps, for late
+    /// joiners and for pages that reconnect with `since`.
+    #[arg(long, env = "BATTLE_HISTORY_LEN", default_value_t = HISTORY_LEN)]
+    pub history_len: usize,
 
     /// On shutdown, sockets are told to come back after a random delay up
     /// to this many milliseconds (in the close reason), so that a restart
@@ -239,6 +244,7 @@ impl Config {
         Limits {
             max_spectators: self.max_spectators,
             grace_ms: self.grace_ms,
+            history_len: self.history_len,
         }
     }
 

@@ -246,13 +246,14 @@ mod tests {
         server::{
             backplane::{Limits, MemoryBus},
             fanout::Outgoing,
-            room::Refusal,
+            room::{Refusal, HISTORY_LEN},
         },
     };
 
     const LIMITS: Limits = Limits {
         max_spectators: 1,
         grace_ms: 10_000,
+        history_len: HISTORY_LEN,
     };
 
     fn hub_on(bus: &MemoryBus, capacity: usize, clock: Clock) -> Arc<Hub> {

@@ -92,6 +92,28 @@ label_values!(HandshakeRefusal {
     Budget => "budget",
 });
 
+/// How a connection that presented `since` fared.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Recovery {
+    /// It got every event after `since`.
+    Recovered,
+    /// The history did not reach back that far: it got the snapshot.
+    NotRecovered,
+    /// `since` was not a sequence number of the room.
+    Invalid,
+}
+
+label_values!(Recovery {
+    Recovered => "recovered",
+    NotRecovered => "not_recovered",
+    Invalid => "invalid",
+});
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RecoveryLabel {
+    outcome: Recovery,
+}
+
 /// A close, labelled as the table of close codes says.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 struct CloseMetric(Close);
@@ -139,6 +161,7 @@ pub struct Stats {
     publish_errors: Counter,
     backplane_reconnects: Counter,
     backplane_up: Gauge,
+    recoveries: Family<RecoveryLabel, Counter>,
 }
 
 /// A copy of some counters at one moment.
@@ -180,6 +203,7 @@ impl Default for Stats {
             publish_errors: Counter::default(),
             backplane_reconnects: Counter::default(),
             backplane_up: Gauge::default(),
+            recoveries: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -247,6 +271,11 @@ impl Default for Stats {
             "1 while the link to the message broker is up (always 1 in process)",
             stats.backplane_up.clone(),
         );
+        registry.register(
+            "recoveries",
+            "Connections that presented the last seq they saw, by outcome",
+            stats.recoveries.clone(),
+        );
         Self { registry, ..stats }
     }
 }
@@ -310,6 +339,13 @@ impl Stats {
     /// A handshake was refused.
     pub fn refused(&self, reason: HandshakeRefusal) {
         self.refused.get_or_create(&RefusalLabel { reason }).inc();
+    }
+
+    /// A connection presented `since`, with this outcome.
+    pub fn recovery(&self, outcome: Recovery) {
+        self.recoveries
+            .get_or_create(&RecoveryLabel { outcome })
+            .inc();
     }
 
     /// The server closed a connection.

@@ -170,6 +170,8 @@ mod tests {
             seq: 0,
             heartbeat_ms: 15_000,
             members,
+            history: vec![],
+            recovered: None,
         }
     }
 

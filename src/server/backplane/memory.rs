@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     protocol::{Action, ClientEvent, ClientFrame, PlayerKey, RoomName, ServerFrame},
-    server::room::{Change, JoinRequest, Limits, Roster},
+    server::room::{Change, History, JoinRequest, Limits, Roster},
 };
 
 /// Rooms, their rosters and their subscribed instances, shared by every
@@ -32,19 +32,31 @@ pub struct MemoryBus {
     next_node: Arc<AtomicU64>,
 }
 
-/// One room on the bus: its sequence, roster and subscribed instances.
-#[derive(Default)]
+/// One room on the bus: its sequence, roster, history and subscribed
+/// instances.
 struct RoomState {
     seq: u64,
     roster: Roster,
+    history: History,
     sinks: Vec<(u64, Arc<dyn RoomSink>)>,
 }
 
 impl RoomState {
-    /// Numbers the next frame of the room and delivers it to every
-    /// instance. Under the bus lock, so frames go out in `seq` order.
-    fn broadcast(&mut self, frame: ServerFrame) {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            seq: 0,
+            roster: Roster::default(),
+            history: History::new(limits.history_len),
+            sinks: Vec::new(),
+        }
+    }
+
+    /// Numbers the next frame of the room, records it in the history if it
+    /// is an event, and delivers it to every instance. Under the bus lock,
+    /// so frames go out in `seq` order.
+    fn broadcast(&mut self, frame: ServerFrame, now: u64) {
         self.seq += 1;
+        self.history.record(self.seq, now, &frame);
         for (_, sink) in &self.sinks {
             sink.deliver(self.seq, frame.clone());
         }
@@ -52,14 +64,14 @@ impl RoomState {
 
     /// Carries out `change`: closes the replaced connections, then sends
     /// its presence frames.
-    fn apply(&mut self, change: &Change) {
+    fn apply(&mut self, change: &Change, now: u64) {
         for conn in &change.replaced {
             for (_, sink) in &self.sinks {
                 sink.replaced(conn);
             }
         }
         for frame in change.frames() {
-            self.broadcast(frame);
+            self.broadcast(frame, now);
         }
     }
 
@@ -88,11 +100,19 @@ impl MemoryBus {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `change` on the room's state, then forgets the room if nobody
-    /// is left in it and no instance serves it.
-    fn with_room<T>(&self, room: &RoomName, change: impl FnOnce(&mut RoomState) -> T) -> T {
+    /// Runs `change` on the room's state (a new one with `limits` if there
+    /// is none), then forgets the room if nobody is left in it and no
+    /// instance serves it.
+    fn with_room<T>(
+        &self,
+        room: &RoomName,
+        limits: &Limits,
+        change: impl FnOnce(&mut RoomState) -> T,
+    ) -> T {
         let mut rooms = self.lock();
-        let state = rooms.entry(room.clone()).or_default();
+        let state = rooms
+            .entry(room.clone())
+            .or_insert_with(|| RoomState::new(limits));
         let value = change(state);
         if state.is_unused() {
             rooms.remove(room);
@@ -119,13 +139,16 @@ impl fmt::Debug for MemoryBackplane {
 impl Transport for MemoryBackplane {
     fn subscribe(&self, room: &RoomName, sink: Arc<dyn RoomSink>) {
         let mut rooms = self.bus.lock();
-        let sinks = &mut rooms.entry(room.clone()).or_default().sinks;
+        let sinks = &mut rooms
+            .entry(room.clone())
+            .or_insert_with(|| RoomState::new(&self.limits))
+            .sinks;
         sinks.retain(|(node, _)| *node != self.node);
         sinks.push((self.node, sink));
     }
 
     fn unsubscribe(&self, room: &RoomName) {
-        self.bus.with_room(room, |state| {
+        self.bus.with_room(room, &self.limits, |state| {
             state.sinks.retain(|(node, _)| *node != self.node);
         });
     }
@@ -142,14 +165,16 @@ impl RoomStore for MemoryBackplane {
         request: JoinRequest,
         now: u64,
     ) -> BoxFuture<'a, Result<Joined, JoinError>> {
-        let joined = self.bus.with_room(room, |state| {
+        let joined = self.bus.with_room(room, &self.limits, |state| {
             let mut change = Change::default();
             let seat = change.take_seat(&mut state.roster, request, &self.limits)?;
-            state.apply(&change);
+            state.apply(&change, now);
             Ok(Joined {
                 seat,
                 seq: state.seq,
                 members: state.roster.snapshot(now),
+                history: state.history.entries().cloned().collect(),
+                history_floor: state.history.floor(),
             })
         });
         Box::pin(std::future::ready(joined))
@@ -162,10 +187,10 @@ impl RoomStore for MemoryBackplane {
         clean: bool,
         now: u64,
     ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
-        let deadline = self.bus.with_room(room, |state| {
+        let deadline = self.bus.with_room(room, &self.limits, |state| {
             let mut change = Change::default();
             let deadline = change.give_up_seat(&mut state.roster, conn, clean, &self.limits, now);
-            state.apply(&change);
+            state.apply(&change, now);
             deadline
         });
         Box::pin(std::future::ready(Ok(deadline)))
@@ -176,10 +201,10 @@ impl RoomStore for MemoryBackplane {
         room: &'a RoomName,
         now: u64,
     ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
-        let next = self.bus.with_room(room, |state| {
+        let next = self.bus.with_room(room, &self.limits, |state| {
             let mut change = Change::default();
             let next = change.expire(&mut state.roster, now);
-            state.apply(&change);
+            state.apply(&change, now);
             next
         });
         Box::pin(std::future::ready(Ok(next)))
@@ -194,7 +219,7 @@ impl RoomStore for MemoryBackplane {
     ) -> BoxFuture<'a, Result<(), BackplaneError>> {
         if let Some(state) = self.bus.lock().get_mut(room) {
             state.roster.record(from, frame.event, now);
-            state.broadcast(ServerFrame::relayed(frame, from.to_owned(), 0));
+            state.broadcast(ServerFrame::relayed(frame, from.to_owned(), 0), now);
         }
         Box::pin(std::future::ready(Ok(())))
     }
@@ -213,7 +238,7 @@ impl RoomStore for MemoryBackplane {
                     state
                         .roster
                         .record(&member.id, ClientEvent::Action(action), now);
-                    state.broadcast(ServerFrame::verdict(action, member.id, 0));
+                    state.broadcast(ServerFrame::verdict(action, member.id, 0), now);
                     Ok(())
                 }
                 None => Err(VerdictError::NoSuchPlayer),

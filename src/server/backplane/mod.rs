@@ -35,7 +35,9 @@ pub use self::{
 };
 pub use super::room::Limits;
 use super::room::{JoinRequest, Refusal, Seat};
-use crate::protocol::{Action, ClientFrame, MemberState, PlayerKey, RoomName, ServerFrame};
+use crate::protocol::{
+    Action, ClientFrame, HistoryEntry, MemberState, PlayerKey, RoomName, ServerFrame,
+};
 
 /// A boxed future, so that backplanes can be chosen at run time.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -80,6 +82,11 @@ pub struct Joined {
     pub seq: u64,
     /// Everyone in the room, the new member included.
     pub members: Vec<MemberState>,
+    /// The room's history, oldest first (entries after `seq` may be left
+    /// out or not: they also arrive live).
+    pub history: Vec<HistoryEntry>,
+    /// Events numbered up to this may be missing from `history`.
+    pub history_floor: u64,
 }
 
 /// Where the backplane delivers a room's frames on this instance.

@@ -20,6 +20,7 @@ use crate::{
     server::{
         clock::unix_secs,
         guard::{self, retry_secs, Limit, Slot},
+        room::Since,
         stats::HandshakeRefusal,
         token::{self, Secret},
     },
@@ -34,6 +35,8 @@ pub struct JoinQuery {
     player: Option<String>,
     /// A signed join token (or in `Sec-WebSocket-Protocol`).
     token: Option<String>,
+    /// The last `seq` the page saw, to recover what it missed.
+    since: Option<String>,
 }
 
 /// The addresses a request went through, as proxies add them.
@@ -117,6 +120,8 @@ pub struct Admission {
     pub key: Option<PlayerKey>,
     /// The socket's place in the admission counts.
     pub slot: Slot,
+    /// What the page presented as the last `seq` it saw.
+    pub since: Since,
 }
 
 /// Every check of a handshake from `client`, in order.
@@ -180,6 +185,7 @@ pub fn admit(
         role,
         key,
         slot,
+        since: Since::parse(query.since.as_deref()),
     })
 }
 

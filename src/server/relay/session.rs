@@ -21,8 +21,8 @@ use crate::{
         fanout::Outgoing,
         guard::{ConnectionLimiter, Verdict},
         hub::{JoinError, Membership},
-        room::{JoinRequest, Refusal},
-        stats::{DropReason, Kind, Stats},
+        room::{recover, JoinRequest, Refusal, Since},
+        stats::{DropReason, Kind, Recovery, Stats},
     },
 };
 
@@ -69,6 +69,7 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
         role,
         key,
         slot: _slot,
+        since,
     } = admission;
     relay.stats.connection_opened();
     let _open = OpenConnection(relay.stats.clone());
@@ -90,6 +91,16 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
     };
     let me = joined.seat.member.id.clone();
     info!(%room, %conn, member = %me, ?role, resumed = joined.seat.resumed, "joined");
+    let recovery = recover(&joined.history, joined.history_floor, joined.seq, &since);
+    if since != Since::Nothing {
+        relay
+            .stats
+            .recovery(match (&recovery.problem, recovery.recovered) {
+                (Some(_), _) => Recovery::Invalid,
+                (None, Some(true)) => Recovery::Recovered,
+                (None, _) => Recovery::NotRecovered,
+            });
+    }
     let welcome = ServerFrame::Welcome(Welcome {
         protocol: PROTOCOL_VERSION,
         room: room.clone(),
@@ -99,6 +110,8 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
         seq: joined.seq,
         heartbeat_ms: millis(relay.heartbeat),
         members: joined.members,
+        history: recovery.entries,
+        recovered: recovery.recovered,
     });
     let mut session = Session {
         socket,
@@ -112,9 +125,19 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
         snapshot_seq: joined.seq,
         last_heard: Instant::now(),
     };
-    if session.send(welcome.to_json().into()).await.is_ok() {
-        session.serve().await;
+    if session.send(welcome.to_json().into()).await.is_err() {
+        return;
     }
+    if let Some(problem) = recovery.problem {
+        let answer = ServerFrame::Error {
+            code: "invalid_since".into(),
+            message: problem,
+        };
+        if session.send(answer.to_json().into()).await.is_err() {
+            return;
+        }
+    }
+    session.serve().await;
 }
 
 impl Session {

@@ -90,11 +90,15 @@ impl Change {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{PlayerKey, Role};
+    use crate::{
+        protocol::{PlayerKey, Role},
+        server::room::HISTORY_LEN,
+    };
 
     const LIMITS: Limits = Limits {
         max_spectators: 1,
         grace_ms: 1_000,
+        history_len: HISTORY_LEN,
     };
 
     fn request(conn: &str) -> JoinRequest {

@@ -23,6 +23,8 @@ pub struct Limits {
     pub max_spectators: usize,
     /// How long a member who dropped without leaving keeps their seat, in ms.
     pub grace_ms: u64,
+    /// Events a room keeps in its history.
+    pub history_len: usize,
 }
 
 /// A connection asking for a seat.
@@ -249,10 +251,12 @@ impl Member {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::room::HISTORY_LEN;
 
     const LIMITS: Limits = Limits {
         max_spectators: 2,
         grace_ms: 10_000,
+        history_len: HISTORY_LEN,
     };
 
     fn key(n: u8) -> Option<PlayerKey> {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::keys::{action_field, owner_field, typing_field};
 use crate::{
-    protocol::{Action, ClientEvent, PresenceEvent, ServerFrame},
+    protocol::{Action, ClientEvent, HistoryEntry, PresenceEvent, ServerFrame},
     server::room::{Change, Roster},
 };
 
@@ -41,6 +41,22 @@ pub fn record_field(id: &str, event: ClientEvent, now: u64) -> (String, String) 
         ClientEvent::Typing => (typing_field(id), now.to_string()),
         ClientEvent::Action(action) => (action_field(id), action.code().into_owned()),
     }
+}
+
+/// An entry of a room's history stream: id `<seq>-0`, fields `at` and `f`
+/// (the frame as published); `None` if it is not one of ours.
+pub fn history_entry(id: &str, fields: &[String]) -> Option<HistoryEntry> {
+    let seq: u64 = id.split_once('-')?.0.parse().ok()?;
+    let field = |name: &str| {
+        fields
+            .chunks(2)
+            .find(|pair| pair.first().map(String::as_str) == Some(name))
+            .and_then(|pair| pair.get(1))
+    };
+    Some(HistoryEntry {
+        at: field("at")?.parse().ok()?,
+        frame: ServerFrame::parse(field("f")?)?.with_seq(seq),
+    })
 }
 
 /// A room as read from its hash.
@@ -103,6 +119,9 @@ pub struct Commit {
     /// Send every member the room as it is after the change, at this time:
     /// the change commits only if no frame came in between.
     pub snapshot_at: Option<u64>,
+    /// Events numbered up to this may be missing from the room's history
+    /// (this instance handed out frames while Redis could not keep them).
+    pub history_floor: Option<u64>,
 }
 
 impl Commit {
@@ -142,7 +161,10 @@ impl Commit {
 
     /// True if there is nothing to write or tell.
     pub fn is_empty(&self) -> bool {
-        self.change.is_empty() && self.also_forget.is_empty() && self.snapshot_at.is_none()
+        self.change.is_empty()
+            && self.also_forget.is_empty()
+            && self.snapshot_at.is_none()
+            && self.history_floor.is_none()
     }
 }
 
@@ -151,12 +173,13 @@ mod tests {
     use super::*;
     use crate::{
         protocol::{MemberRef, PlayerKey, Presence, Role},
-        server::room::{JoinRequest, Limits},
+        server::room::{JoinRequest, Limits, HISTORY_LEN},
     };
 
     const LIMITS: Limits = Limits {
         max_spectators: 1,
         grace_ms: 1_000,
+        history_len: HISTORY_LEN,
     };
 
     fn presence(event: PresenceEvent, id: &str) -> ServerFrame {
@@ -188,6 +211,22 @@ mod tests {
         ] {
             assert_eq!(Message::parse(junk), None, "{junk}");
         }
+    }
+
+    #[test]
+    fn a_history_entry_reads_back_with_its_seq_and_time() {
+        let frame = presence(PresenceEvent::Leave, "m1");
+        let fields = [
+            "at".to_owned(),
+            "1700".to_owned(),
+            "f".to_owned(),
+            frame.to_json(),
+        ];
+        let entry = history_entry("42-0", &fields).unwrap();
+        assert_eq!((entry.seq(), entry.at), (42, 1_700));
+        assert_eq!(entry.frame, frame.with_seq(42));
+        assert_eq!(history_entry("x-0", &fields), None);
+        assert_eq!(history_entry("42-0", &fields[..2]), None, "no frame");
     }
 
     #[test]

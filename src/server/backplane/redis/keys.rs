@@ -11,6 +11,12 @@ pub fn room_key(room: &RoomName) -> String {
     format!("{ROOM_PREFIX}{}", room.as_str())
 }
 
+/// The key of `room`'s history (a stream of its events, by `seq`):
+/// `battle:room:<id>:log`.
+pub fn log_key(room: &RoomName) -> String {
+    format!("{ROOM_PREFIX}{}:log", room.as_str())
+}
+
 /// The room a channel is for, if it is a room's.
 pub fn room_of_channel(channel: &str) -> Option<RoomName> {
     RoomName::parse(channel.strip_prefix(ROOM_PREFIX)?).ok()
@@ -44,8 +50,10 @@ mod tests {
     fn a_room_channel_names_its_room_and_nothing_else_does() {
         let room = RoomName::parse("duel-42").unwrap();
         assert_eq!(room_key(&room), "battle:room:duel-42");
-        assert_eq!(room_of_channel(&room_key(&room)), Some(room));
+        assert_eq!(room_of_channel(&room_key(&room)), Some(room.clone()));
         assert_eq!(room_of_channel("battle:node:x"), None);
+        assert_eq!(log_key(&room), "battle:room:duel-42:log");
+        assert_eq!(room_of_channel(&log_key(&room)), None, "not a channel");
         assert_eq!(room_of_channel("battle:room:bad room"), None);
     }
 }

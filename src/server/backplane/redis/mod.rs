@@ -264,10 +264,13 @@ impl RoomStore for RedisBackplane {
                     member: seat.member.clone(),
                 },
             );
+            let (history, history_floor) = instance.history(room, seq).await?;
             Ok(Joined {
                 seat,
                 seq,
                 members: roster.snapshot(now),
+                history,
+                history_floor,
             })
         })
     }

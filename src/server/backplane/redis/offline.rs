@@ -59,6 +59,9 @@ struct RoomLog {
     seq: u64,
     /// What members did while the link was down, by member id.
     unpublished: HashMap<String, Unpublished>,
+    /// Frames were handed out here while the link was down: the room's
+    /// history in Redis lacks them.
+    delivered_offline: bool,
 }
 
 impl Subscription {
@@ -113,6 +116,7 @@ impl Instance {
         };
         let mut log = local.log();
         log.seq += 1;
+        log.delivered_offline = true;
         if let Some((id, event, now)) = record {
             let entry = log.unpublished.entry(id.to_owned()).or_default();
             match event {
@@ -190,9 +194,9 @@ impl Instance {
         local: &Subscription,
         now: u64,
     ) -> Result<(), BackplaneError> {
-        let (floor, unpublished) = {
+        let (floor, unpublished, delivered_offline) = {
             let log = local.log();
-            (log.seq, log.unpublished.clone())
+            (log.seq, log.unpublished.clone(), log.delivered_offline)
         };
         let seats: Vec<LocalSeat> = lock(&self.seats)
             .values()
@@ -203,6 +207,7 @@ impl Instance {
         self.update(name, floor, |roster, commit| {
             refused.clear();
             commit.snapshot_at = Some(now);
+            commit.history_floor = delivered_offline.then_some(floor);
             commit.change.expire(roster, now);
             for seat in &seats {
                 if roster.holds(&seat.request.conn) {
@@ -233,7 +238,11 @@ impl Instance {
             Ok::<_, BackplaneError>(())
         })
         .await?;
-        local.log().unpublished.clear();
+        {
+            let mut log = local.log();
+            log.unpublished.clear();
+            log.delivered_offline = false;
+        }
         for conn in refused {
             lock(&self.seats).remove(&conn);
             local.sink.replaced(&conn);

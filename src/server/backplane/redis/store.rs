@@ -8,12 +8,12 @@ use redis::{aio::ConnectionManager, AsyncCommands, Script};
 use tracing::warn;
 
 use super::{
-    codec::{record_field, replaced_message, Commit, StoredRoom},
-    keys::room_key,
+    codec::{history_entry, record_field, replaced_message, Commit, StoredRoom},
+    keys::{log_key, room_key},
     unavailable, Instance,
 };
 use crate::{
-    protocol::{ClientEvent, RoomName, ServerFrame, Snapshot},
+    protocol::{ClientEvent, HistoryEntry, RoomName, ServerFrame, Snapshot},
     server::{backplane::BackplaneError, room::Roster},
 };
 
@@ -110,6 +110,7 @@ impl Instance {
         let owners = commit.owners(&self.node);
         let mut invocation = self.scripts.commit.key(room_key(room));
         invocation
+            .key(log_key(room))
             .arg(version)
             .arg(json)
             .arg(self.room_ttl_ms)
@@ -118,6 +119,14 @@ impl Instance {
                 commit
                     .snapshot_at
                     .map(|_| seq.to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(self.clock.now())
+            .arg(self.limits.history_len)
+            .arg(
+                commit
+                    .history_floor
+                    .map(|f| f.to_string())
                     .unwrap_or_default(),
             )
             .arg(forget.len())
@@ -130,17 +139,43 @@ impl Instance {
             invocation.arg(replaced_message(conn));
         }
         for frame in commit.change.frames() {
-            invocation.arg(frame.to_json());
+            invocation.arg(format!("e|{}", frame.to_json()));
         }
         if let Some(now) = commit.snapshot_at {
             let members = roster.snapshot(now);
-            invocation.arg(ServerFrame::Snapshot(Snapshot { seq: 0, members }).to_json());
+            let snapshot = ServerFrame::Snapshot(Snapshot { seq: 0, members });
+            invocation.arg(format!("n|{}", snapshot.to_json()));
         }
         let seq: i64 = invocation
             .invoke_async(&mut self.commands()?)
             .await
             .map_err(|e| unavailable(&e))?;
         Ok(u64::try_from(seq).ok())
+    }
+
+    /// The room's history up to `seq`, and the seq up to which events may
+    /// be missing from it.
+    pub(super) async fn history(
+        &self,
+        room: &RoomName,
+        seq: u64,
+    ) -> Result<(Vec<HistoryEntry>, u64), BackplaneError> {
+        let (floor, entries): (Option<u64>, Vec<(String, Vec<String>)>) = redis::pipe()
+            .hget(room_key(room), "hf")
+            .cmd("XRANGE")
+            .arg(log_key(room))
+            .arg("-")
+            .arg(seq)
+            .query_async(&mut self.commands()?)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok((
+            entries
+                .iter()
+                .filter_map(|(id, fields)| history_entry(id, fields))
+                .collect(),
+            floor.unwrap_or(0),
+        ))
     }
 
     /// Numbers, records and publishes a frame of member `id`; `false` if the
@@ -158,10 +193,14 @@ impl Instance {
             .scripts
             .publish
             .key(room_key(room))
+            .key(log_key(room))
             .arg(field)
             .arg(value)
             .arg(frame.to_json())
             .arg(self.room_ttl_ms)
+            .arg(if frame.is_event() { "1" } else { "0" })
+            .arg(now)
+            .arg(self.limits.history_len)
             .invoke_async(&mut self.commands()?)
             .await
             .map_err(|e| unavailable(&e))?;

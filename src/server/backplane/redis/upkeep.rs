@@ -65,12 +65,10 @@ impl Instance {
             return Ok(());
         }
         let mut pipe = redis::pipe();
+        let ttl = i64::try_from(self.room_ttl_ms).unwrap_or(i64::MAX);
         for room in &rooms {
-            pipe.pexpire(
-                keys::room_key(room),
-                i64::try_from(self.room_ttl_ms).unwrap_or(i64::MAX),
-            )
-            .ignore();
+            pipe.pexpire(keys::room_key(room), ttl).ignore();
+            pipe.pexpire(keys::log_key(room), ttl).ignore();
         }
         pipe.query_async::<()>(&mut self.commands()?)
             .await

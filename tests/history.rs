@@ -1,0 +1,250 @@
+//! A room's history, on both backplanes: a late joiner sees the battle so
+//! far, a page that comes back with `since` gets exactly what it missed,
+//! once, in order, and is told when the history cannot reach back.
+
+mod support;
+
+use serde_json::Value;
+use support::{http_get, Fleet, Player, RedisServer, TestServer};
+
+const ALICE_KEY: &str = "alice-tab-key-0001";
+const BOB_KEY: &str = "bob-tab-key-000002";
+
+fn as_player(room: &str, key: &str) -> String {
+    format!("/ws/battle/{room}/?player={key}")
+}
+
+/// The frames of a welcome's history.
+fn history(welcome: &Value) -> Vec<Value> {
+    welcome["history"]
+        .as_array()
+        .map(|entries| entries.iter().map(|e| e["frame"].clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The actions among `frames`, as their codes.
+fn actions(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "action")
+        .map(|f| f["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The next action frame, skipping anything else.
+async fn next_action(player: &mut Player) -> Value {
+    loop {
+        let frame = player.next().await;
+        if frame["type"] == "action" {
+            return frame;
+        }
+    }
+}
+
+async fn act(player: &mut Player, action: &str) {
+    player
+        .send(&format!(r#"{{"type":"action","action":"{action}"}}"#))
+        .await;
+}
+
+async fn recoveries(server: &TestServer, outcome: &str) -> u64 {
+    let (_, metrics) = http_get(server, "/metrics").await;
+    let line = format!("battle_recoveries_total{{outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn in_process_a_late_spectator_sees_the_battle_so_far_in_order() {
+    a_late_spectator_sees_the_battle_so_far_in_order(Fleet::in_process()).await;
+}
+
+#[tokio::test]
+async fn over_redis_a_late_spectator_sees_the_battle_so_far_in_order() {
+    a_late_spectator_sees_the_battle_so_far_in_order(Fleet::redis().await).await;
+}
+
+async fn a_late_spectator_sees_the_battle_so_far_in_order(fleet: Fleet) {
+    let (a, b, c) = (
+        fleet.spawn().await,
+        fleet.spawn().await,
+        fleet.spawn().await,
+    );
+    let mut alice = Player::join_path(&a, &as_player("duel", ALICE_KEY)).await;
+    let mut bob = Player::join_path(&b, &as_player("duel", BOB_KEY)).await;
+    act(&mut alice, "RUNNING").await;
+    next_action(&mut alice).await;
+    act(&mut bob, "FAILED_TC3").await;
+    next_action(&mut bob).await;
+    act(&mut alice, "AC").await;
+    next_action(&mut alice).await;
+    bob.send(r#"{"type":"typing"}"#).await;
+    let watcher = Player::join_path(&c, "/ws/battle/duel/?role=spectator").await;
+    let frames = history(&watcher.welcome);
+    assert_eq!(
+        actions(&frames),
+        ["RUNNING", "FAILED_TC3", "AC"],
+        "{frames:?}"
+    );
+    assert!(
+        frames.iter().all(|f| f["type"] != "typing"),
+        "no typing pings"
+    );
+    let seqs: Vec<u64> = frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+    assert!(
+        seqs.iter()
+            .all(|s| *s <= watcher.welcome["seq"].as_u64().unwrap()),
+        "nothing after the snapshot"
+    );
+    assert_eq!(frames[0]["event"], "join", "presence is history too");
+    assert!(watcher.welcome["history"][0]["at"].as_u64().unwrap() > 1_600_000_000_000);
+    assert_eq!(watcher.welcome.get("recovered"), None, "nothing was asked");
+}
+
+#[tokio::test]
+async fn in_process_a_returning_player_gets_exactly_what_it_missed_once_in_order() {
+    a_returning_player_gets_exactly_what_it_missed_once_in_order(Fleet::in_process()).await;
+}
+
+#[tokio::test]
+async fn over_redis_a_returning_player_gets_exactly_what_it_missed_once_in_order() {
+    a_returning_player_gets_exactly_what_it_missed_once_in_order(Fleet::redis().await).await;
+}
+
+async fn a_returning_player_gets_exactly_what_it_missed_once_in_order(fleet: Fleet) {
+    let (a, b) = (fleet.spawn().await, fleet.spawn().await);
+    let mut alice = Player::join_path(&a, &as_player("duel", ALICE_KEY)).await;
+    let mut bob = Player::join_path(&b, &as_player("duel", BOB_KEY)).await;
+    act(&mut bob, "RUNNING").await;
+    let seen = next_action(&mut alice).await["seq"].as_u64().unwrap();
+    alice.send_close_less_drop().await;
+    let missed = ["FAILED_TC3", "TLE", "WA"];
+    for action in missed {
+        act(&mut bob, action).await;
+        next_action(&mut bob).await;
+    }
+    // The opponent keeps acting while the page comes back.
+    let during = async {
+        for action in ["AC", "RUN_COMPLETE"] {
+            act(&mut bob, action).await;
+        }
+    };
+    let path = format!("{}&since={seen}", as_player("duel", ALICE_KEY));
+    let (alice, ()) = tokio::join!(Player::join_path(&b, &path), during);
+    let mut alice = alice;
+    assert_eq!(alice.welcome["recovered"], true, "{}", alice.welcome);
+    let recovered = history(&alice.welcome);
+    assert!(recovered.iter().all(|f| f["seq"].as_u64().unwrap() > seen));
+    let mut got = actions(&recovered);
+    while got.len() < missed.len() + 2 {
+        got.push(
+            next_action(&mut alice).await["action"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        got,
+        ["FAILED_TC3", "TLE", "WA", "AC", "RUN_COMPLETE"],
+        "once each, in order"
+    );
+    act(&mut bob, "SUBMITTED").await;
+    assert_eq!(
+        next_action(&mut alice).await["action"],
+        "SUBMITTED",
+        "then live, nothing else"
+    );
+    assert_eq!(recoveries(&b, "recovered").await, 1);
+}
+
+#[tokio::test]
+async fn in_process_a_since_the_history_cannot_reach_is_said_so_with_the_snapshot() {
+    a_since_the_history_cannot_reach_is_said_so_with_the_snapshot(Fleet::in_process()).await;
+}
+
+#[tokio::test]
+async fn over_redis_a_since_the_history_cannot_reach_is_said_so_with_the_snapshot() {
+    a_since_the_history_cannot_reach_is_said_so_with_the_snapshot(Fleet::redis().await).await;
+}
+
+async fn a_since_the_history_cannot_reach_is_said_so_with_the_snapshot(fleet: Fleet) {
+    let short = |config: &mut battle_status::server::config::Config| config.history_len = 3;
+    let server = fleet.spawn_with(short).await;
+    let mut bob = Player::join_path(&server, &as_player("duel", BOB_KEY)).await;
+    for action in ["RUNNING", "FAILED_TC1", "FAILED_TC2", "TLE", "AC"] {
+        act(&mut bob, action).await;
+        next_action(&mut bob).await;
+    }
+    let late = Player::join_path(&server, "/ws/battle/duel/?role=spectator&since=1").await;
+    assert_eq!(late.welcome["recovered"], false, "{}", late.welcome);
+    let kept = history(&late.welcome);
+    assert_eq!(kept.len(), 3, "the last three events: {kept:?}");
+    assert_eq!(
+        actions(&kept),
+        ["TLE", "AC"],
+        "then the spectator's own join"
+    );
+    assert_eq!(
+        late.welcome["members"][0]["lastAction"], "AC",
+        "the snapshot is the truth"
+    );
+    assert_eq!(recoveries(&server, "not_recovered").await, 1);
+
+    for (since, why) in [
+        ("banana", "not a sequence number"),
+        ("-4", "not a sequence number"),
+        ("999", "after"),
+    ] {
+        let mut page = Player::join_path(
+            &server,
+            &format!("/ws/battle/duel/?role=spectator&since={since}"),
+        )
+        .await;
+        assert_eq!(page.welcome["recovered"], false, "{since}");
+        let error = page.next().await;
+        assert_eq!(error["type"], "error", "{error}");
+        assert_eq!(error["code"], "invalid_since");
+        assert!(error["message"].as_str().unwrap().contains(why), "{error}");
+    }
+    assert_eq!(recoveries(&server, "invalid").await, 3);
+}
+
+#[tokio::test]
+async fn a_rooms_history_goes_with_the_room() {
+    let redis = RedisServer::start().await;
+    let fleet_server = support::spawn_on_redis(&redis).await;
+    let mut alice = Player::join_path(&fleet_server, &as_player("gone", ALICE_KEY)).await;
+    act(&mut alice, "RUNNING").await;
+    next_action(&mut alice).await;
+    alice.close(1000).await;
+    let exists = tokio::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "EXISTS",
+            "battle:room:gone:log",
+            "battle:room:gone",
+        ])
+        .output()
+        .await
+        .expect("redis-cli runs");
+    let answer = String::from_utf8_lossy(&exists.stdout);
+    assert_eq!(answer.trim(), "0", "no key is left of an empty room");
+
+    let in_process = support::spawn_app().await;
+    let mut alice = Player::join_path(&in_process, &as_player("gone", ALICE_KEY)).await;
+    act(&mut alice, "RUNNING").await;
+    next_action(&mut alice).await;
+    alice.close(1000).await;
+    let again = Player::join_path(&in_process, "/ws/battle/gone/?role=spectator").await;
+    assert_eq!(
+        history(&again.welcome).len(),
+        1,
+        "only its own join: {}",
+        again.welcome
+    );
+}
