@@ -5,7 +5,7 @@
 
 use battle_status::{
     app::parse_battle_ref,
-    protocol::{parse_client_frame, Action, PlayerKey, Role, RoomName, ServerFrame},
+    protocol::{parse_client_frame, Action, PlayerKey, Role, RoomName, ServerFrame, Since},
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -28,4 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_battle_ref(text);
     let _ = PlayerKey::parse(text);
     let _ = Role::parse(text);
+    if let Since::Seq(seq) = Since::parse(Some(text)) {
+        assert_eq!(text.trim_start_matches('+').parse(), Ok(seq));
+    }
 });

@@ -54,6 +54,9 @@ fn Battle(room: RoomName, role: Role, token: Option<String>) -> impl IntoView {
         opponent: RwSignal::new(Status::Waiting),
         players: RwSignal::new([Status::Waiting; 2]),
         own_action: RwSignal::new(None),
+        timeline: RwSignal::new(Vec::new()),
+        opponent_moves: RwSignal::new(Vec::new()),
+        history_gap: RwSignal::new(false),
     };
     let client = StoredValue::new_local(None::<BattleClient>);
     let started_room = room.clone();
@@ -168,6 +171,7 @@ fn PlayerDesk(
     };
     let opponent = views.opponent;
     let own_action = views.own_action;
+    let moves = views.opponent_moves;
     view! {
         <div class="battle-grid">
             <div class="card editor-card">
@@ -216,6 +220,13 @@ fn PlayerDesk(
                 >
                     {move || opponent.get().label()}
                 </div>
+                <p class="card-title moves-title" id="opponentMovesTitle">"Opponent's last moves"</p>
+                <ol id="opponentMoves" class="moves" aria-labelledby="opponentMovesTitle">
+                    <For each=move || numbered(moves.get()) key=|line| line.clone() let:line>
+                        <li>{line.1}</li>
+                    </For>
+                </ol>
+                <HistoryGap views/>
             </aside>
         </div>
     }
@@ -241,7 +252,37 @@ fn SpectatorDesk(views: Views) -> impl IntoView {
             </div>
         }
     };
-    view! { <div class="spectator-grid">{panel(0)} {panel(1)}</div> }
+    let timeline = views.timeline;
+    view! {
+        <div class="spectator-grid">{panel(0)} {panel(1)}</div>
+        <section class="card timeline-card" aria-labelledby="timelineTitle">
+            <h2 class="card-title" id="timelineTitle">"Timeline"</h2>
+            <ol id="timeline" class="timeline" role="log" aria-live="polite">
+                <For each=move || numbered(timeline.get()) key=|line| line.clone() let:line>
+                    <li>{line.1}</li>
+                </For>
+            </ol>
+            <HistoryGap views/>
+        </section>
+    }
+}
+
+/// Lines with their place, so that two equal lines are two items.
+fn numbered(lines: Vec<String>) -> Vec<(usize, String)> {
+    lines.into_iter().enumerate().collect()
+}
+
+/// Said when a reconnection could not recover every earlier move.
+#[component]
+fn HistoryGap(views: Views) -> impl IntoView {
+    let gap = views.history_gap;
+    view! {
+        <Show when=move || gap.get()>
+            <p id="historyGap" class="notice-line" role="status">
+                "Some earlier moves were not recovered."
+            </p>
+        </Show>
+    }
 }
 
 /// Replaces the editor's selection with [`INDENT`], as a code editor does.

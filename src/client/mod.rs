@@ -117,6 +117,12 @@ pub struct Views {
     pub players: RwSignal<[Status; 2]>,
     /// The player's own last action, once the room has it.
     pub own_action: RwSignal<Option<Action>>,
+    /// The battle so far, oldest first ("Player 1 · Submitted code · 0:42").
+    pub timeline: RwSignal<Vec<String>>,
+    /// The opponent's last moves, newest first ("Submitted code · 0:42").
+    pub opponent_moves: RwSignal<Vec<String>>,
+    /// Some earlier moves could not be recovered after a reconnection.
+    pub history_gap: RwSignal<bool>,
 }
 
 #[cfg(test)]

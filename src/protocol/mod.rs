@@ -16,7 +16,7 @@ pub use self::{
     action::{Action, UnknownAction},
     client_frame::{parse_client_frame, ClientEvent, ClientFrame, FrameError},
     close::Close,
-    names::{PlayerKey, Role, RoomName, RoomNameError, MIN_PLAYER_KEY_CHARS},
+    names::{PlayerKey, Role, RoomName, RoomNameError, Since, MIN_PLAYER_KEY_CHARS},
     server_frame::{
         Connection, HistoryEntry, MemberRef, MemberState, Presence, PresenceEvent, ServerFrame,
         Snapshot, Stamped, Welcome,

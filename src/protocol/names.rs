@@ -108,3 +108,27 @@ impl PlayerKey {
         &self.0
     }
 }
+
+/// What a connection presented as the last `seq` it saw (`?since=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Since {
+    /// Nothing: a first visit.
+    Nothing,
+    /// A sequence number.
+    Seq(u64),
+    /// Something that is not a sequence number, as presented.
+    Invalid(String),
+}
+
+impl Since {
+    /// Reads the `since` query parameter.
+    pub fn parse(presented: Option<&str>) -> Self {
+        match presented {
+            None => Self::Nothing,
+            Some(text) => text.parse().map_or_else(
+                |_| Self::Invalid(text.chars().take(40).collect()),
+                Self::Seq,
+            ),
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! What the battle page knows of the room: the players' statuses, with
 //! the labels a player reads, the room view fed with the server's frames,
-//! and the typing throttle.
+//! the timeline of the battle, and the typing throttle.
 //!
 //! Pure state machines in the style of quinn-proto: inputs through
 //! `handle_*` methods, the current answer through getters, and
@@ -10,12 +10,14 @@
 
 mod room_view;
 mod throttle;
+mod timeline;
 
 use std::borrow::Cow;
 
 pub use self::{
     room_view::RoomView,
     throttle::{TypingThrottle, TYPING_THROTTLE_MS},
+    timeline::{Moment, Timeline, TIMELINE_LEN},
 };
 use crate::protocol::Action;
 pub use crate::protocol::TYPING_TIMEOUT_MS;

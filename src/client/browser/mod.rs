@@ -22,7 +22,7 @@ use super::{after_admission_check, after_close, AfterCheck, AfterClose, Connecti
 use crate::{
     backoff::Backoff,
     protocol::{Action, ClientEvent, ClientFrame, Close, Role, RoomName, ServerFrame},
-    status::{RoomView, TypingThrottle},
+    status::{RoomView, Timeline, TypingThrottle},
 };
 
 /// How long past a missed heartbeat the page waits before it counts the
@@ -30,6 +30,16 @@ use crate::{
 const HEARTBEAT_SLACK_MS: u64 = 10_000;
 /// Heartbeat period assumed until the server's welcome says otherwise.
 const DEFAULT_HEARTBEAT_MS: u64 = 15_000;
+/// How many of the opponent's last moves a player's page lists.
+const OPPONENT_MOVES: usize = 5;
+
+/// Sets `signal` to `value` unless it holds that already (no needless
+/// re-render, no needless announcement).
+fn set_if_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
+    if signal.with_untracked(|current| *current != value) {
+        signal.set(value);
+    }
+}
 
 /// One battle page's connection to its room. Cheap to clone; every clone is
 /// the same connection.
@@ -54,6 +64,9 @@ struct Inner {
     client_id: String,
     socket: RefCell<Option<Socket>>,
     room: RefCell<RoomView>,
+    timeline: RefCell<Timeline>,
+    /// The highest `seq` seen: a reconnection asks for what came after.
+    last_seq: Cell<u64>,
     throttle: RefCell<TypingThrottle>,
     backoff: RefCell<Backoff>,
     heartbeat_ms: Cell<u64>,
@@ -91,6 +104,8 @@ impl BattleClient {
             client_id: random_id(),
             socket: RefCell::new(None),
             room: RefCell::new(RoomView::default()),
+            timeline: RefCell::new(Timeline::default()),
+            last_seq: Cell::new(0),
             throttle: RefCell::new(TypingThrottle::default()),
             backoff: RefCell::new(Backoff::default()),
             heartbeat_ms: Cell::new(DEFAULT_HEARTBEAT_MS),
@@ -149,7 +164,11 @@ impl Inner {
     fn connect(self: &Rc<Self>) {
         self.retry.borrow_mut().take();
         self.drop_socket();
-        let ws = match WebSocket::new(&self.url) {
+        let url = match self.last_seq.get() {
+            0 => self.url.clone(),
+            seen => format!("{}&since={seen}", self.url),
+        };
+        let ws = match WebSocket::new(&url) {
             Ok(ws) => ws,
             Err(error) => {
                 warn!("cannot open the battle socket: {error:?}");
@@ -299,15 +318,16 @@ impl Inner {
 
     fn receive(self: &Rc<Self>, text: &str) {
         let now = now();
-        match ServerFrame::parse(text) {
+        let frame = ServerFrame::parse(text);
+        match &frame {
             Some(ServerFrame::Welcome(welcome)) => {
                 self.heartbeat_ms.set(welcome.heartbeat_ms);
                 self.backoff.borrow_mut().reset();
-                self.room.borrow_mut().handle_welcome(&welcome, now);
+                self.room.borrow_mut().handle_welcome(welcome, now);
                 self.views.connection.set(ConnectionState::Live);
             }
             Some(ServerFrame::Presence(presence)) => {
-                self.room.borrow_mut().handle_presence(&presence);
+                self.room.borrow_mut().handle_presence(presence);
             }
             Some(ServerFrame::Snapshot(snapshot)) => {
                 self.room
@@ -334,10 +354,45 @@ impl Inner {
             },
             None => {}
         }
+        if let Some(frame) = &frame {
+            self.remember(frame);
+        }
         // Any frame proves the socket alive (after a welcome, with the
         // server's own heartbeat period).
         self.watch();
         self.refresh();
+    }
+
+    /// Keeps the highest `seq` seen, and the battle's moments.
+    fn remember(&self, frame: &ServerFrame) {
+        let mut timeline = self.timeline.borrow_mut();
+        let seq = match frame {
+            ServerFrame::Welcome(welcome) => {
+                timeline.handle_welcome(welcome);
+                Some(welcome.seq)
+            }
+            other => {
+                timeline.handle_frame(other, js_sys::Date::now() as u64);
+                other.seq()
+            }
+        };
+        if let Some(seq) = seq {
+            self.last_seq.set(self.last_seq.get().max(seq));
+        }
+        let moments: Vec<String> = timeline
+            .moments()
+            .iter()
+            .map(|moment| timeline.describe(moment))
+            .collect();
+        set_if_changed(self.views.timeline, moments);
+        let me = self.room.borrow().me().map(str::to_owned);
+        if let Some(me) = me {
+            set_if_changed(
+                self.views.opponent_moves,
+                timeline.recent_actions_of_others(&me, OPPONENT_MOVES),
+            );
+        }
+        set_if_changed(self.views.history_gap, timeline.incomplete());
     }
 
     /// Shows the statuses now and sets the one timer for their next change.

@@ -16,11 +16,10 @@ use serde::Deserialize;
 
 use super::{Relay, TOKEN_SUBPROTOCOL_PREFIX};
 use crate::{
-    protocol::{PlayerKey, Role, RoomName},
+    protocol::{PlayerKey, Role, RoomName, Since},
     server::{
         clock::unix_secs,
         guard::{self, retry_secs, Limit, Slot},
-        room::Since,
         stats::HandshakeRefusal,
         token::{self, Secret},
     },

@@ -14,14 +14,14 @@ use super::{handshake::Admission, Relay};
 use crate::{
     protocol::{
         close, parse_client_frame, ClientEvent, Close, FrameError, Role, RoomName, ServerFrame,
-        Welcome, MAX_FRAME_BYTES, PROTOCOL_VERSION,
+        Since, Welcome, MAX_FRAME_BYTES, PROTOCOL_VERSION,
     },
     server::{
         clock::millis,
         fanout::Outgoing,
         guard::{ConnectionLimiter, Verdict},
         hub::{JoinError, Membership},
-        room::{recover, JoinRequest, Refusal, Since},
+        room::{recover, JoinRequest, Refusal},
         stats::{DropReason, Kind, Recovery, Stats},
     },
 };

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use crate::protocol::{HistoryEntry, ServerFrame};
+use crate::protocol::{HistoryEntry, ServerFrame, Since};
 
 /// Events a room keeps, by default.
 pub const HISTORY_LEN: usize = 200;
@@ -54,30 +54,6 @@ impl History {
     /// Events numbered up to this may be missing.
     pub fn floor(&self) -> u64 {
         self.floor
-    }
-}
-
-/// What a connection presented as the last `seq` it saw (`?since=`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Since {
-    /// Nothing: a first visit.
-    Nothing,
-    /// A sequence number.
-    Seq(u64),
-    /// Something that is not a sequence number, as presented.
-    Invalid(String),
-}
-
-impl Since {
-    /// Reads the `since` query parameter.
-    pub fn parse(presented: Option<&str>) -> Self {
-        match presented {
-            None => Self::Nothing,
-            Some(text) => text.parse().map_or_else(
-                |_| Self::Invalid(text.chars().take(40).collect()),
-                Self::Seq,
-            ),
-        }
     }
 }
 

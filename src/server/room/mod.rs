@@ -10,6 +10,6 @@ mod roster;
 
 pub use self::{
     change::Change,
-    history::{recover, History, Recovery, Since, HISTORY_LEN},
+    history::{recover, History, Recovery, HISTORY_LEN},
     roster::{JoinRequest, Limits, Refusal, Roster, Seat, MAX_PLAYERS},
 };
