@@ -16,8 +16,10 @@
 # both instances and Redis), storm (10,000 sockets from one address opened
 # at once against the default admission budget, with the generator's retry
 # mode, while a canary battle plays: time until all are seated, the canary's
-# latency during the storm against the same canary alone), page (transfer
-# size of the page).
+# latency during the storm against the same canary alone), history and
+# fleet-history (the cost of room history on the hot path: the same fixed
+# load with --history-len 200 and 0, alternating, three runs each; in
+# process and over Redis), page (transfer size of the page).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -131,6 +133,21 @@ storm() {
   server_flags=("${FRAME_LIMITS[@]}" "${ADMISSION_LIMITS[@]}")
 }
 
+# history NAME INSTANCES: the same fixed load with history on and off,
+# alternating, three runs each.
+history() {
+  local name=$1 instances=$2 run len
+  : > "target/bench/$name.txt"
+  for run in 1 2 3; do
+    for len in 200 0; do
+      server_flags=("${FRAME_LIMITS[@]}" "${ADMISSION_LIMITS[@]}" --history-len "$len")
+      scenario "$name-$len-$run" "$instances" --rooms 100 --per-room 2 --rate 25 --action-every 2 --duration 15
+      { echo "== history $len, run $run"; cat "target/bench/$name-$len-$run.txt"; } >> "target/bench/$name.txt"
+    done
+  done
+  server_flags=("${FRAME_LIMITS[@]}" "${ADMISSION_LIMITS[@]}")
+}
+
 page() {
   echo "== page: transfer size of the battle page and time to a live page"
   {
@@ -145,7 +162,7 @@ page() {
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm page)
+[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history page)
 for name in "${want[@]}"; do
   case "$name" in
     small) scenario small 1 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
@@ -155,6 +172,8 @@ for name in "${want[@]}"; do
     fleet-small) scenario fleet-small redis:2 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
     fleet-search) scenario fleet-search redis:2 --rooms 50 --per-room 2 --rate 100 --duration 5 --search ;;
     storm) storm ;;
+    history) history history 1 ;;
+    fleet-history) history fleet-history redis:2 ;;
     page) page ;;
     *) echo "unknown scenario $name" >&2; exit 2 ;;
   esac
