@@ -10,6 +10,7 @@ use clap::{Args, Parser};
 use ipnet::IpNet;
 
 use super::{
+    backplane::RedisTimeouts,
     guard::{AdmissionLimits, OriginPolicy, RateLimits, SocketLimits, TrustedProxies},
     room::{Limits, HISTORY_LEN},
     security::PagePolicy,
@@ -124,6 +125,18 @@ pub struct Config {
     #[arg(long, env = "BATTLE_RECONNECT_WINDOW_MS", default_value_t = 10_000)]
     pub reconnect_window_ms: u64,
 
+    /// With Redis: longest wait for any one Redis call (a command, a
+    /// script, a subscription), in ms. Past it the call fails, its frame is
+    /// delivered to this instance's members at once, and the link to Redis
+    /// counts as down until it answers again.
+    #[arg(long, env = "BATTLE_REDIS_TIMEOUT_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub redis_timeout_ms: u64,
+
+    /// With Redis: longest silence of the pub/sub connection (pinged every
+    /// second) before the link counts as down, in ms.
+    #[arg(long, env = "BATTLE_REDIS_LIVENESS_MS", default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub redis_liveness_ms: u64,
+
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "BATTLE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -236,6 +249,14 @@ impl Config {
                 .as_deref()
                 .is_some_and(|url| url.starts_with("https://")),
             live_reload_port,
+        }
+    }
+
+    /// The deadlines of the link to Redis.
+    pub fn redis_timeouts(&self) -> RedisTimeouts {
+        RedisTimeouts {
+            command: Duration::from_millis(self.redis_timeout_ms),
+            liveness: Duration::from_millis(self.redis_liveness_ms),
         }
     }
 

@@ -300,6 +300,7 @@ fn backplane(
             url,
             limits,
             Duration::from_millis(config.instance_ttl_ms),
+            config.redis_timeouts(),
             stats.clone(),
             clock,
         )?),

@@ -3,6 +3,8 @@
 // Each test file uses its own part of these helpers.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use battle_status::server::{backplane::MemoryBus, config::Config, stats::Stats, Server};
@@ -531,6 +533,10 @@ impl RedisServer {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     /// Kills it as a crash would (SIGKILL), and waits until it is gone.

@@ -31,7 +31,7 @@ use thiserror::Error;
 
 pub use self::{
     memory::{MemoryBackplane, MemoryBus},
-    redis::RedisBackplane,
+    redis::{RedisBackplane, RedisTimeouts},
 };
 pub use super::room::Limits;
 use super::room::{JoinRequest, Refusal, Seat};
@@ -48,6 +48,9 @@ pub enum BackplaneError {
     /// The broker cannot be reached right now.
     #[error("the message broker is unavailable")]
     Unavailable,
+    /// The link to the broker is down, for this reason.
+    #[error("{0}")]
+    Down(String),
 }
 
 /// Why a connection got no seat.

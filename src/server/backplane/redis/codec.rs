@@ -12,8 +12,17 @@ use crate::{
 /// A message on a room's channel.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
-    /// A frame for every member, numbered: `<seq>|<server frame>`.
-    Frame(u64, ServerFrame),
+    /// A frame for every member, numbered: `<seq>|<server frame>`, or
+    /// `<seq>|<frame id>|<server frame>` for a client's frame or a verdict,
+    /// whose id lets the instance that published it recognise a late copy.
+    Frame {
+        /// Its number in the room's sequence.
+        seq: u64,
+        /// The publishing instance's id for it, if it has one.
+        id: Option<String>,
+        /// The frame.
+        frame: ServerFrame,
+    },
     /// This connection lost its seat to a newer one: `r|<conn>`.
     Replaced(String),
 }
@@ -26,7 +35,15 @@ impl Message {
             return Some(Self::Replaced(body.to_owned()));
         }
         let seq = head.parse().ok()?;
-        Some(Self::Frame(seq, ServerFrame::parse(body)?))
+        let (id, json) = match body.split_once('|') {
+            Some((id, json)) if !id.starts_with('{') => (Some(id.to_owned()), json),
+            _ => (None, body),
+        };
+        Some(Self::Frame {
+            seq,
+            id,
+            frame: ServerFrame::parse(json)?,
+        })
     }
 }
 
@@ -197,7 +214,19 @@ mod tests {
     fn channel_messages_read_back_as_published() {
         let frame = presence(PresenceEvent::Join, "m1");
         let text = format!("12|{}", frame.to_json());
-        assert_eq!(Message::parse(&text), Some(Message::Frame(12, frame)));
+        let expected = Message::Frame {
+            seq: 12,
+            id: None,
+            frame: frame.clone(),
+        };
+        assert_eq!(Message::parse(&text), Some(expected));
+        let with_id = format!("13|node-a.7|{}", frame.to_json());
+        let expected = Message::Frame {
+            seq: 13,
+            id: Some("node-a.7".into()),
+            frame,
+        };
+        assert_eq!(Message::parse(&with_id), Some(expected));
         assert_eq!(
             Message::parse(&replaced_message("c1")),
             Some(Message::Replaced("c1".into()))

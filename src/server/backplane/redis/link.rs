@@ -1,7 +1,10 @@
 //! The link: this instance's one pub/sub connection to Redis, kept up for
 //! as long as the backplane lives. It subscribes to the rooms that have
 //! local connections, hands each room's messages to its sink, and runs the
-//! upkeep beside itself while it is up.
+//! upkeep beside itself while it is up. Every call it makes has a deadline;
+//! it pings the pub/sub connection every second and counts the link as
+//! down when Redis has been silent past the liveness timeout, or when any
+//! call of the instance timed out: then it drops the link and reconnects.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
@@ -10,10 +13,16 @@ use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig, PubSub, PubSubSink},
     RedisError,
 };
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{info, warn};
 
-use super::{codec::Message, keys, lock, unavailable, Instance};
+use super::{
+    codec::Message,
+    keys,
+    liveness::{no_reply, Liveness, PING_PERIOD},
+    lock, Instance,
+};
 use crate::{
     backoff::Backoff,
     protocol::{Presence, PresenceEvent, RoomName, ServerFrame},
@@ -22,8 +31,6 @@ use crate::{
 
 /// How long connecting to Redis may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a command may take before the broker counts as unavailable.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait between two attempts to reach Redis.
 const BACKOFF_CAP: Duration = Duration::from_secs(2);
 
@@ -33,17 +40,37 @@ pub async fn run(instance: Arc<Instance>) {
     let mut backoff = Backoff::with_cap(millis(BACKOFF_CAP));
     let mut linked_before = false;
     loop {
-        match instance.connect().await {
+        let reason = match instance.connect().await {
             Ok(pubsub) => {
                 backoff.reset();
-                let outcome = instance.serve(pubsub, &mut linked_before).await;
-                instance.set_up(false);
-                warn!(?outcome, "lost the link to redis");
+                match instance.serve(pubsub, &mut linked_before).await {
+                    Ok(()) => "redis: the connection closed".to_owned(),
+                    Err(Lost::Silent(silent)) => no_reply(silent),
+                    Err(Lost::Call) => lock(&instance.down_reason).clone(),
+                }
             }
-            Err(error) => warn!(%error, "cannot reach redis"),
-        }
+            Err(error) => format!("redis: {error}"),
+        };
+        // Logged once per outage (when the link was up), not per attempt.
+        instance.link_lost(reason);
         let delay = backoff.next_delay(fastrand::f64());
         tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+}
+
+/// Why a link that was serving stopped.
+#[derive(Debug)]
+enum Lost {
+    /// Redis was silent past the liveness timeout.
+    Silent(Duration),
+    /// A call failed, here or elsewhere in the instance (the reason is
+    /// the instance's).
+    Call,
+}
+
+impl From<BackplaneError> for Lost {
+    fn from(_: BackplaneError) -> Self {
+        Self::Call
     }
 }
 
@@ -56,7 +83,7 @@ impl Instance {
         if self.commands.get().is_none() {
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                .set_response_timeout(Some(self.timeouts.command))
                 .set_number_of_retries(1);
             let manager = tokio::time::timeout(
                 CONNECT_TIMEOUT,
@@ -70,31 +97,47 @@ impl Instance {
     }
 
     /// Subscribes, resynchronises, then relays messages until the link
-    /// fails.
-    async fn serve(
-        self: &Arc<Self>,
-        pubsub: PubSub,
-        linked_before: &mut bool,
-    ) -> Result<(), BackplaneError> {
+    /// fails, falls silent, or another call of the instance timed out.
+    async fn serve(self: &Arc<Self>, pubsub: PubSub, linked_before: &mut bool) -> Result<(), Lost> {
         let (mut sink, mut stream) = pubsub.split();
         let mut subscribed = HashSet::new();
         self.beat().await?;
         self.reconcile(&mut sink, &mut subscribed).await?;
         self.resync().await?;
-        self.set_up(true);
+        self.link_up();
         if std::mem::replace(linked_before, true) {
             self.stats.backplane_reconnected();
         }
         info!("linked to redis");
         // Beside the loop, so that a long sweep never holds frames back.
         let _upkeep = AbortOnDropHandle::new(tokio::spawn(self.clone().upkeep()));
+        let mut liveness = Liveness::new(self.timeouts.liveness, Instant::now());
+        let mut ping = tokio::time::interval(PING_PERIOD);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            if !self.is_up() {
+                return Err(Lost::Call);
+            }
+            let suspect = self.suspect.notified();
             tokio::select! {
                 message = stream.next() => match message {
-                    Some(message) => self.dispatch(&message),
+                    Some(message) => {
+                        liveness.heard(Instant::now());
+                        self.dispatch(&message);
+                    }
                     None => return Ok(()),
                 },
                 () = self.changed.notified() => self.reconcile(&mut sink, &mut subscribed).await?,
+                _ = ping.tick() => {
+                    if let Some(silent) = liveness.silent_for(Instant::now()) {
+                        return Err(Lost::Silent(silent));
+                    }
+                    let pong = tokio::time::timeout(self.timeouts.command, sink.ping::<redis::Value>());
+                    if let Ok(Ok(_)) = pong.await {
+                        liveness.heard(Instant::now());
+                    }
+                }
+                () = suspect => return Err(Lost::Call),
             }
         }
     }
@@ -110,15 +153,21 @@ impl Instance {
         let channels = |rooms: Vec<&RoomName>| -> Vec<String> {
             rooms.into_iter().map(keys::room_key).collect()
         };
+        let deadline = self.timeouts.command;
+        let timed_out = |_| BackplaneError::Unavailable;
         let add = channels(wanted.difference(subscribed).collect());
         if !add.is_empty() {
-            sink.subscribe(add).await.map_err(|e| unavailable(&e))?;
+            tokio::time::timeout(deadline, sink.subscribe(add))
+                .await
+                .map_err(timed_out)?
+                .map_err(|e| self.failed(&e))?;
         }
         let remove = channels(subscribed.difference(&wanted).collect());
         if !remove.is_empty() {
-            sink.unsubscribe(remove)
+            tokio::time::timeout(deadline, sink.unsubscribe(remove))
                 .await
-                .map_err(|e| unavailable(&e))?;
+                .map_err(timed_out)?
+                .map_err(|e| self.failed(&e))?;
         }
         *subscribed = wanted;
         for (name, room) in lock(&self.rooms).iter() {
@@ -139,7 +188,14 @@ impl Instance {
         };
         let text = std::str::from_utf8(message.get_payload_bytes()).unwrap_or_default();
         match Message::parse(text) {
-            Some(Message::Frame(seq, frame)) => {
+            Some(Message::Frame { seq, id, frame }) => {
+                // A frame of this instance that its members already got
+                // (delivered here when its publish timed out): not twice.
+                let ours = id.filter(|id| id.starts_with(self.node.as_str()));
+                if ours.is_some_and(|id| !self.first_delivery(&id)) {
+                    local.skip(seq);
+                    return;
+                }
                 if let ServerFrame::Presence(Presence {
                     event: PresenceEvent::Reconnecting,
                     ..

@@ -42,6 +42,7 @@
 mod codec;
 mod keys;
 mod link;
+mod liveness;
 mod offline;
 mod store;
 mod upkeep;
@@ -57,9 +58,13 @@ use std::{
 };
 
 use redis::{aio::ConnectionManager, Client, RedisError};
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::atomic::AtomicU64,
+};
 use tokio::sync::Notify;
 use tokio_util::task::AbortOnDropHandle;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use self::{
     offline::{QueuedDisconnect, Subscription},
@@ -81,8 +86,45 @@ use crate::{
 /// How long a room's state stays in Redis once no instance serves it (plus
 /// the grace period, so that a reconnecting member's seat outlives it).
 const ROOM_TTL: Duration = Duration::from_secs(60);
-/// How long a join waits for its room's subscription.
-const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Frame ids of this instance remembered, to recognise a late copy.
+const RECENT_FRAMES: usize = 4096;
+
+/// Deadlines of the link to Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedisTimeouts {
+    /// Longest wait for any one Redis call (a command, a script, a
+    /// subscription): past it the call fails, and the link counts as down.
+    pub command: Duration,
+    /// Longest silence of the pub/sub connection (pinged every second)
+    /// before the link counts as down.
+    pub liveness: Duration,
+}
+
+/// The ids of this instance's frames that reached its own members, either
+/// back from Redis or, when a publish failed, directly: each is delivered
+/// once, whichever way comes first.
+#[derive(Debug, Default)]
+struct RecentFrames {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl RecentFrames {
+    /// `true` the first time `id` is seen (and remembers it).
+    fn first(&mut self, id: &str) -> bool {
+        if self.ids.contains(id) {
+            return false;
+        }
+        if self.order.len() == RECENT_FRAMES {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        self.ids.insert(id.to_owned());
+        self.order.push_back(id.to_owned());
+        true
+    }
+}
 
 /// A seat held by a connection of this instance.
 #[derive(Debug, Clone)]
@@ -99,6 +141,15 @@ struct Instance {
     commands: OnceLock<ConnectionManager>,
     /// Subscribed, resynchronised, and ready to publish.
     up: AtomicBool,
+    /// Why the link is down, while it is.
+    down_reason: Mutex<String>,
+    /// A Redis call timed out or its connection broke: the link task
+    /// drops the link and reconnects.
+    suspect: Notify,
+    timeouts: RedisTimeouts,
+    /// Numbers this instance's frame ids.
+    next_frame: AtomicU64,
+    recent_frames: Mutex<RecentFrames>,
     // Lock order: `rooms`, then a subscription's `log`, then the sink's
     // locks; `seats` and `queued` are leaves. Nothing awaited while held.
     rooms: Mutex<HashMap<RoomName, Arc<Subscription>>>,
@@ -140,11 +191,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn unavailable(error: &RedisError) -> BackplaneError {
-    warn!(%error, "redis command failed");
-    BackplaneError::Unavailable
-}
-
 impl RedisBackplane {
     /// A backplane on the Redis server at `url`, for rooms that follow
     /// `limits`; starts the link task, which connects (and reconnects) in
@@ -154,6 +200,7 @@ impl RedisBackplane {
         url: &str,
         limits: Limits,
         instance_ttl: Duration,
+        timeouts: RedisTimeouts,
         stats: Arc<Stats>,
         clock: Clock,
     ) -> Result<Self, RedisError> {
@@ -161,6 +208,11 @@ impl RedisBackplane {
             client: Client::open(url)?,
             commands: OnceLock::new(),
             up: AtomicBool::new(false),
+            down_reason: Mutex::new("redis: connecting".to_owned()),
+            suspect: Notify::new(),
+            timeouts,
+            next_frame: AtomicU64::new(0),
+            recent_frames: Mutex::default(),
             rooms: Mutex::default(),
             seats: Mutex::default(),
             queued: Mutex::default(),
@@ -183,9 +235,47 @@ impl RedisBackplane {
 }
 
 impl Instance {
-    fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::SeqCst);
-        self.stats.set_backplane_up(up);
+    /// The link is up: subscribed and resynchronised.
+    fn link_up(&self) {
+        self.up.store(true, Ordering::SeqCst);
+        self.stats.set_backplane_up(true);
+    }
+
+    /// The link is down for `reason`: frames stop going to Redis at once,
+    /// `/readyz` says why, the outage is logged once, and the link task is
+    /// told to drop the link and reconnect.
+    fn link_lost(&self, reason: String) {
+        let was_up = self.up.swap(false, Ordering::SeqCst);
+        self.stats.set_backplane_up(false);
+        if was_up {
+            warn!(%reason, "lost the link to redis");
+        }
+        *lock(&self.down_reason) = reason;
+        self.suspect.notify_waiters();
+    }
+
+    /// A Redis call failed: answered as unavailable. A timeout or a broken
+    /// connection is also an outage signal.
+    fn failed(&self, error: &RedisError) -> BackplaneError {
+        debug!(%error, "redis call failed");
+        if error.is_timeout() {
+            let waited = self.timeouts.command.as_secs_f64();
+            self.link_lost(format!("redis: no reply in {waited:.1} s"));
+        } else if error.is_io_error() || error.is_connection_dropped() {
+            self.link_lost(format!("redis: {error}"));
+        }
+        BackplaneError::Unavailable
+    }
+
+    /// A new id for a frame this instance publishes.
+    fn frame_id(&self) -> String {
+        let n = self.next_frame.fetch_add(1, Ordering::Relaxed);
+        format!("{}.{n}", self.node)
+    }
+
+    /// `true` the first time a frame of this instance reaches its members.
+    fn first_delivery(&self, id: &str) -> bool {
+        lock(&self.recent_frames).first(id)
     }
 
     fn is_up(&self) -> bool {
@@ -226,7 +316,9 @@ impl Transport for RedisBackplane {
         if self.instance.is_up() {
             Ok(())
         } else {
-            Err(BackplaneError::Unavailable)
+            Err(BackplaneError::Down(
+                lock(&self.instance.down_reason).clone(),
+            ))
         }
     }
 }
@@ -243,7 +335,7 @@ impl RoomStore for RedisBackplane {
             let (Some(local), true) = (instance.subscription(room), instance.is_up()) else {
                 return Err(BackplaneError::Unavailable.into());
             };
-            tokio::time::timeout(SUBSCRIBE_TIMEOUT, local.subscribed())
+            tokio::time::timeout(instance.timeouts.command * 2, local.subscribed())
                 .await
                 .map_err(|_| BackplaneError::Unavailable)??;
             let (seat, seq, roster) = instance
@@ -325,12 +417,18 @@ impl RoomStore for RedisBackplane {
         Box::pin(async move {
             let event = frame.event;
             let frame = ServerFrame::relayed(frame, from.to_owned(), 0);
+            let id = instance.frame_id();
             if instance.is_up() {
-                instance
-                    .publish_frame(room, from, event, &frame, now)
-                    .await?;
-            } else {
-                instance.stats.unpublished();
+                let published = instance.publish_frame(room, from, &id, event, &frame, now);
+                if published.await.is_ok() {
+                    return Ok(());
+                }
+            }
+            // Redis is down, or did not answer in time (it may still
+            // publish the frame later: the id tells that copy apart). The
+            // members here get the frame now, once.
+            instance.stats.unpublished();
+            if instance.first_delivery(&id) {
                 instance.deliver_locally(room, frame, Some((from, event, now)));
             }
             Ok(())
@@ -357,8 +455,9 @@ impl RoomStore for RedisBackplane {
                 .ok_or(VerdictError::NoSuchPlayer)?;
             let event = ClientEvent::Action(action);
             let frame = ServerFrame::verdict(action, member.id.clone(), 0);
+            let id = instance.frame_id();
             if instance
-                .publish_frame(room, &member.id, event, &frame, now)
+                .publish_frame(room, &member.id, &id, event, &frame, now)
                 .await?
             {
                 Ok(())

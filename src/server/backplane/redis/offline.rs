@@ -93,6 +93,13 @@ impl Subscription {
         lock(&self.log)
     }
 
+    /// A frame numbered `seq` that the room's members got already: the
+    /// room's numbering moves past it.
+    pub fn skip(&self, seq: u64) {
+        let mut log = self.log();
+        log.seq = log.seq.max(seq);
+    }
+
     /// Hands the room a frame numbered `seq`.
     pub fn deliver(&self, seq: u64, frame: ServerFrame) {
         let mut log = self.log();

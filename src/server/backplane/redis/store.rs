@@ -10,7 +10,7 @@ use tracing::warn;
 use super::{
     codec::{history_entry, record_field, replaced_message, Commit, StoredRoom},
     keys::{log_key, room_key},
-    unavailable, Instance,
+    Instance,
 };
 use crate::{
     protocol::{ClientEvent, HistoryEntry, RoomName, ServerFrame, Snapshot},
@@ -50,7 +50,7 @@ impl Instance {
             .commands()?
             .hgetall(room_key(room))
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| self.failed(&e))?;
         Ok(StoredRoom::from(&fields))
     }
 
@@ -149,7 +149,7 @@ impl Instance {
         let seq: i64 = invocation
             .invoke_async(&mut self.commands()?)
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| self.failed(&e))?;
         Ok(u64::try_from(seq).ok())
     }
 
@@ -168,7 +168,7 @@ impl Instance {
             .arg(seq)
             .query_async(&mut self.commands()?)
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| self.failed(&e))?;
         Ok((
             entries
                 .iter()
@@ -178,17 +178,18 @@ impl Instance {
         ))
     }
 
-    /// Numbers, records and publishes a frame of member `id`; `false` if the
+    /// Numbers, records and publishes frame `id` of `member`; `false` if the
     /// room does not exist.
     pub(super) async fn publish_frame(
         &self,
         room: &RoomName,
+        member: &str,
         id: &str,
         event: ClientEvent,
         frame: &ServerFrame,
         now: u64,
     ) -> Result<bool, BackplaneError> {
-        let (field, value) = record_field(id, event, now);
+        let (field, value) = record_field(member, event, now);
         let seq: i64 = self
             .scripts
             .publish
@@ -201,9 +202,10 @@ impl Instance {
             .arg(if frame.is_event() { "1" } else { "0" })
             .arg(now)
             .arg(self.limits.history_len)
+            .arg(id)
             .invoke_async(&mut self.commands()?)
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| self.failed(&e))?;
         Ok(seq >= 0)
     }
 }

@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use redis::AsyncCommands;
 use tracing::warn;
 
-use super::{codec::StoredRoom, keys, lock, unavailable, Instance};
+use super::{codec::StoredRoom, keys, lock, Instance};
 use crate::{
     protocol::RoomName,
     server::{backplane::BackplaneError, clock::millis},
@@ -55,7 +55,7 @@ impl Instance {
             .arg(self.instance_ttl_ms)
             .query_async::<()>(&mut self.commands()?)
             .await
-            .map_err(|e| unavailable(&e))
+            .map_err(|e| self.failed(&e))
     }
 
     /// Keeps the state of the rooms served here from expiring.
@@ -72,7 +72,7 @@ impl Instance {
         }
         pipe.query_async::<()>(&mut self.commands()?)
             .await
-            .map_err(|e| unavailable(&e))
+            .map_err(|e| self.failed(&e))
     }
 
     /// Counts as dropped the connections, in the rooms served here, of
@@ -93,7 +93,7 @@ impl Instance {
                         .commands()?
                         .exists(keys::node_key(node))
                         .await
-                        .map_err(|e| unavailable(&e))?;
+                        .map_err(|e| self.failed(&e))?;
                     alive.insert(node.clone(), exists);
                 }
                 if !alive[node] {
@@ -132,7 +132,7 @@ impl Instance {
             let hashes: Vec<HashMap<String, String>> = pipe
                 .query_async(&mut self.commands()?)
                 .await
-                .map_err(|e| unavailable(&e))?;
+                .map_err(|e| self.failed(&e))?;
             stored.extend(batch.iter().zip(hashes.iter().map(StoredRoom::from)));
         }
         Ok(stored)

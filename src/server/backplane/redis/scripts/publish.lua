@@ -4,12 +4,12 @@
 --
 -- KEYS[1] room, also its channel; KEYS[2] the room's history (a stream).
 -- ARGV: field, value, frame, TTL ms, '1' if the frame is an event, now
--- (ms), history length.
+-- (ms), history length, the frame's id (published as '<seq>|<id>|<frame>').
 if redis.call('HEXISTS', KEYS[1], 'roster') == 0 then return -1 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', KEYS[1], seq .. '|' .. ARGV[3])
+redis.call('PUBLISH', KEYS[1], seq .. '|' .. ARGV[8] .. '|' .. ARGV[3])
 local keep = tonumber(ARGV[7])
 if ARGV[5] == '1' and keep > 0 then
   if redis.call('XLEN', KEYS[2]) >= keep then

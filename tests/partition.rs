@@ -1,0 +1,269 @@
+//! A Redis that goes silent (a partition, a stuck failover, a long command):
+//! the connections stay open and nothing comes back. Each instance reaches
+//! Redis through a proxy of the test's that can freeze, delay and thaw.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{
+    http_get, proxy::Proxy, spawn_app_with, wait_for_readiness, Player, RedisServer, TestServer,
+};
+
+const ALICE_KEY: &str = "alice-tab-key-0001";
+const BOB_KEY: &str = "bob-tab-key-000002";
+
+fn as_player(room: &str, key: &str) -> String {
+    format!("/ws/battle/{room}/?player={key}")
+}
+
+/// An instance whose Redis is reached through `proxy`, once ready.
+async fn behind(proxy: &Proxy) -> TestServer {
+    let url = proxy.url();
+    let server = spawn_app_with(|config| {
+        config.redis_url = Some(url);
+        config.rates.actions_per_sec = 1_000.try_into().unwrap();
+        config.rates.actions_burst = 1_000.try_into().unwrap();
+    })
+    .await;
+    wait_for_readiness(&server, 200).await;
+    server
+}
+
+/// The next action frame, skipping anything else.
+async fn next_action(player: &mut Player) -> Value {
+    loop {
+        let frame = player.next().await;
+        if frame["type"] == "action" {
+            return frame;
+        }
+    }
+}
+
+/// Sends `FAILED_TC<n>` for each `n`, and what the other side received, in
+/// order, with each frame's delay.
+async fn exchange(
+    from: &mut Player,
+    to: &mut Player,
+    tests: std::ops::Range<u16>,
+) -> Vec<(u16, Duration)> {
+    let mut got = Vec::new();
+    for n in tests {
+        let sent = Instant::now();
+        from.send(&format!(r#"{{"type":"action","action":"FAILED_TC{n}"}}"#))
+            .await;
+        let frame = next_action(to).await;
+        let code = frame["action"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("FAILED_TC");
+        got.push((code.parse().unwrap(), sent.elapsed()));
+        let echo = next_action(from).await;
+        assert_eq!(
+            echo["action"], frame["action"],
+            "the sender's echo, in order"
+        );
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_stops_nothing_in_a_room_that_lives_on_one_instance() {
+    let redis = RedisServer::start().await;
+    let proxy = Proxy::start(redis.addr()).await;
+    let server = behind(&proxy).await;
+    let mut alice = Player::join_path(&server, &as_player("local", ALICE_KEY)).await;
+    let mut bob = Player::join_path(&server, &as_player("local", BOB_KEY)).await;
+    assert_eq!(exchange(&mut alice, &mut bob, 1..3).await.len(), 2);
+
+    proxy.freeze();
+    let frozen_at = Instant::now();
+    // Frames in flight when the hang began are delivered once the call
+    // times out; then the instance goes offline and delivers at once.
+    let during = exchange(&mut alice, &mut bob, 3..43).await;
+    let codes: Vec<u16> = during.iter().map(|(code, _)| *code).collect();
+    assert_eq!(
+        codes,
+        (3..43).collect::<Vec<_>>(),
+        "every frame, in order, once"
+    );
+    wait_for_readiness(&server, 503).await;
+    assert!(
+        frozen_at.elapsed() < Duration::from_secs(5),
+        "degraded within 5 s"
+    );
+    let (_, ready) = http_get(&server, "/readyz").await;
+    assert!(ready.contains("redis: no reply"), "{ready}");
+    let (_, metrics) = http_get(&server, "/metrics").await;
+    assert!(metrics.contains("battle_backplane_up 0"), "{metrics}");
+
+    let after_detection = exchange(&mut alice, &mut bob, 43..83).await;
+    let mut delays: Vec<Duration> = after_detection.iter().map(|(_, d)| *d).collect();
+    delays.sort();
+    assert!(
+        delays[delays.len() * 95 / 100] < Duration::from_millis(200),
+        "{delays:?}"
+    );
+
+    let started = Instant::now();
+    let (status, _) = http_get(&server, "/healthz").await;
+    assert_eq!(status, 200);
+    let _ = http_get(&server, "/metrics").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "operators' routes never wait on Redis"
+    );
+
+    let join = Instant::now();
+    let mut refused = Player::connect(&server, "/ws/battle/another/").await;
+    let close = Player::closed_stream(&mut refused).await;
+    assert_eq!(u16::from(close.code), 1001, "come back later");
+    assert!(
+        join.elapsed() < Duration::from_secs(1),
+        "a join is answered at once"
+    );
+
+    proxy.thaw();
+    wait_for_readiness(&server, 200).await;
+    let after = exchange(&mut alice, &mut bob, 83..93).await;
+    assert_eq!(after.len(), 10);
+    // Late copies of the frames that timed out are not delivered again.
+    alice.send(r#"{"type":"action","action":"AC"}"#).await;
+    let mut between = Vec::new();
+    loop {
+        let frame = bob.next().await;
+        if frame["action"] == "AC" {
+            break;
+        }
+        between.push(frame);
+    }
+    assert!(
+        between.iter().all(|f| f["type"] != "action"),
+        "nothing in between: {between:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_instance_notices_a_silent_redis_within_5_s_and_is_ready_within_10_s_of_the_thaw() {
+    let redis = RedisServer::start().await;
+    let proxy = Proxy::start(redis.addr()).await;
+    let server = behind(&proxy).await;
+    let _alice = Player::join_path(&server, &as_player("idle", ALICE_KEY)).await;
+    proxy.freeze();
+    let frozen_at = Instant::now();
+    wait_for_readiness(&server, 503).await;
+    assert!(
+        frozen_at.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        frozen_at.elapsed()
+    );
+    let (_, ready) = http_get(&server, "/readyz").await;
+    assert!(
+        ready.contains("redis: no reply for"),
+        "the pings went unanswered: {ready}"
+    );
+    proxy.thaw();
+    let thawed_at = Instant::now();
+    wait_for_readiness(&server, 200).await;
+    assert!(
+        thawed_at.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        thawed_at.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_freeze_the_other_instance_learns_what_happened_and_nothing_arrives_twice() {
+    let redis = RedisServer::start().await;
+    let (proxy_a, proxy_b) = (
+        Proxy::start(redis.addr()).await,
+        Proxy::start(redis.addr()).await,
+    );
+    let (a, b) = (behind(&proxy_a).await, behind(&proxy_b).await);
+    let mut alice = Player::join_path(&a, &as_player("duel", ALICE_KEY)).await;
+    let mut bob = Player::join_path(&b, &as_player("duel", BOB_KEY)).await;
+    alice.expect_presence("join", &bob.me).await;
+
+    proxy_a.freeze();
+    wait_for_readiness(&a, 503).await;
+    alice
+        .send(r#"{"type":"action","action":"SUBMITTED"}"#)
+        .await;
+    assert_eq!(
+        next_action(&mut alice).await["action"],
+        "SUBMITTED",
+        "its own echo, at once"
+    );
+    proxy_a.thaw();
+    wait_for_readiness(&a, 200).await;
+
+    let snapshot = loop {
+        let frame = bob.next().await;
+        if frame["type"] == "snapshot" {
+            break frame;
+        }
+    };
+    let alice_state = snapshot["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == alice.me.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        alice_state["lastAction"], "SUBMITTED",
+        "what happened during the freeze"
+    );
+
+    let mut seen = Vec::new();
+    for n in 1..=20 {
+        bob.send(&format!(r#"{{"type":"action","action":"FAILED_TC{n}"}}"#))
+            .await;
+    }
+    while seen.len() < 20 {
+        let frame = next_action(&mut alice).await;
+        seen.push(frame["seq"].as_u64().unwrap());
+    }
+    let mut unique = seen.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 20, "nothing twice: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_150_ms_each_way_cross_instance_frames_all_arrive_in_order_once() {
+    let redis = RedisServer::start().await;
+    let (proxy_a, proxy_b) = (
+        Proxy::start(redis.addr()).await,
+        Proxy::start(redis.addr()).await,
+    );
+    let (a, b) = (behind(&proxy_a).await, behind(&proxy_b).await);
+    let mut alice = Player::join_path(&a, &as_player("slow", ALICE_KEY)).await;
+    let mut bob = Player::join_path(&b, &as_player("slow", BOB_KEY)).await;
+    alice.expect_presence("join", &bob.me).await;
+    for proxy in [&proxy_a, &proxy_b] {
+        proxy.delay(Duration::from_millis(150));
+    }
+    for n in 1..=10 {
+        alice
+            .send(&format!(r#"{{"type":"action","action":"FAILED_TC{n}"}}"#))
+            .await;
+    }
+    let mut codes = Vec::new();
+    while codes.len() < 10 {
+        codes.push(
+            next_action(&mut bob).await["action"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let expected: Vec<String> = (1..=10).map(|n| format!("FAILED_TC{n}")).collect();
+    assert_eq!(codes, expected);
+    assert_eq!(
+        http_get(&a, "/readyz").await.0,
+        200,
+        "a slow Redis is not a down one"
+    );
+}
