@@ -10,7 +10,7 @@ use clap::{Args, Parser};
 use ipnet::IpNet;
 
 use super::{
-    backplane::RedisTimeouts,
+    backplane::{RedisSource, RedisTimeouts},
     guard::{AdmissionLimits, OriginPolicy, RateLimits, SocketLimits, TrustedProxies},
     room::{Limits, HISTORY_LEN},
     security::PagePolicy,
@@ -90,6 +90,22 @@ pub struct Config {
     /// `redis://127.0.0.1:6379/`. Without it, rooms live in this process.
     #[arg(long, env = "BATTLE_REDIS_URL", hide_env_values = true, value_parser = parse_redis_url)]
     pub redis_url: Option<String>,
+
+    /// Redis Sentinels (`host:port`, comma-separated) that name the Redis
+    /// master, instead of `--redis-url`: instances follow a failover to the
+    /// new master by themselves.
+    #[arg(
+        long,
+        env = "BATTLE_REDIS_SENTINEL",
+        value_delimiter = ',',
+        conflicts_with = "redis_url"
+    )]
+    pub redis_sentinel: Vec<String>,
+
+    /// With `--redis-sentinel`: the master's name in the Sentinels'
+    /// configuration.
+    #[arg(long, env = "BATTLE_REDIS_MASTER_NAME", default_value = "mymaster")]
+    pub redis_master_name: String,
 
     /// With Redis: how long an instance that stopped saying it is alive
     /// (it crashed) keeps its players' seats before they count as dropped
@@ -249,6 +265,18 @@ impl Config {
                 .as_deref()
                 .is_some_and(|url| url.starts_with("https://")),
             live_reload_port,
+        }
+    }
+
+    /// Where the Redis server is, if rooms are shared through one.
+    pub fn redis_source(&self) -> Option<RedisSource> {
+        match (&self.redis_url, self.redis_sentinel.is_empty()) {
+            (Some(url), _) => Some(RedisSource::Url(url.clone())),
+            (None, false) => Some(RedisSource::Sentinel {
+                sentinels: self.redis_sentinel.clone(),
+                master: self.redis_master_name.clone(),
+            }),
+            (None, true) => None,
         }
     }
 

@@ -295,9 +295,9 @@ fn backplane(
     clock: Clock,
 ) -> Result<SharedBackplane, ServerError> {
     let limits = config.limits();
-    Ok(match &config.redis_url {
-        Some(url) => Arc::new(RedisBackplane::start(
-            url,
+    Ok(match &config.redis_source() {
+        Some(source) => Arc::new(RedisBackplane::start(
+            source,
             limits,
             Duration::from_millis(config.instance_ttl_ms),
             config.redis_timeouts(),

@@ -507,10 +507,23 @@ impl RedisServer {
 
     /// Starts one on `port` and waits until it says it accepts connections.
     pub async fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[]).await
+    }
+
+    /// Starts one on `port` with `extra` arguments (`--replicaof ...`, say).
+    pub async fn start_with(port: u16, extra: &[&str]) -> Self {
         use tokio::io::AsyncBufReadExt;
+        // Its own empty folder: a replica writes what it syncs to disk, and
+        // a server started in the same folder later would load it.
+        let dir = std::env::temp_dir().join(format!("battle-redis-{port}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a folder for redis-server");
         let mut child = tokio::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -547,6 +560,126 @@ impl RedisServer {
     /// Starts it again on the same port, empty.
     pub async fn restart(&mut self) {
         *self = Self::start_on(self.port).await;
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A Redis master, a replica of it, and three Sentinels watching them as
+/// `mymaster`, each on a free port, killed when dropped.
+pub struct SentinelGroup {
+    pub master: RedisServer,
+    pub replica: RedisServer,
+    sentinels: Vec<(u16, tokio::process::Child)>,
+    dir: std::path::PathBuf,
+}
+
+impl SentinelGroup {
+    /// Starts them, and waits until the Sentinels know the replica.
+    pub async fn start() -> Self {
+        let master = RedisServer::start().await;
+        let master_port = master.port.to_string();
+        let replica =
+            RedisServer::start_with(free_port(), &["--replicaof", "127.0.0.1", &master_port]).await;
+        let dir = std::env::temp_dir().join(format!("battle-sentinels-{}", free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut sentinels = Vec::new();
+        for n in 0..3 {
+            let port = free_port();
+            let conf = dir.join(format!("sentinel-{n}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 {master_port} 2\n\
+                     sentinel down-after-milliseconds mymaster 1000\n\
+                     sentinel failover-timeout mymaster 3000\n"
+                ),
+            )
+            .unwrap();
+            let child = tokio::process::Command::new("redis-server")
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("redis-server runs as a Sentinel");
+            sentinels.push((port, child));
+        }
+        let group = Self {
+            master,
+            replica,
+            sentinels,
+            dir,
+        };
+        let replica_port = group.replica.port.to_string();
+        group
+            .poll_sentinel(&["SENTINEL", "replicas", "mymaster"], |answer| {
+                answer.contains(&replica_port)
+            })
+            .await;
+        group
+    }
+
+    /// The Sentinels' addresses, for `--redis-sentinel`.
+    pub fn addresses(&self) -> Vec<String> {
+        self.sentinels
+            .iter()
+            .map(|(port, _)| format!("127.0.0.1:{port}"))
+            .collect()
+    }
+
+    /// Makes the replica the master (`SENTINEL FAILOVER`), and waits until
+    /// the Sentinels say so.
+    pub async fn fail_over(&self) {
+        // "NOGOODSLAVE" until the Sentinels have heard from the replica.
+        self.poll_sentinel(&["SENTINEL", "FAILOVER", "mymaster"], |answer| {
+            answer.trim() == "OK"
+        })
+        .await;
+        let replica_port = self.replica.port.to_string();
+        self.poll_sentinel(
+            &["SENTINEL", "get-master-addr-by-name", "mymaster"],
+            |answer| answer.contains(&replica_port),
+        )
+        .await;
+    }
+
+    async fn sentinel(&self, args: &[&str]) -> String {
+        let output = tokio::process::Command::new("redis-cli")
+            .args(["-p", &self.sentinels[0].0.to_string()])
+            .args(args)
+            .output()
+            .await
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    async fn poll_sentinel(&self, args: &[&str], done: impl Fn(&str) -> bool) {
+        let polled = async {
+            loop {
+                if done(&self.sentinel(args).await) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), polled)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("the Sentinels did not answer {args:?} as expected in time")
+            });
+    }
+}
+
+impl Drop for SentinelGroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -31,7 +31,7 @@ use thiserror::Error;
 
 pub use self::{
     memory::{MemoryBackplane, MemoryBus},
-    redis::{RedisBackplane, RedisTimeouts},
+    redis::{RedisBackplane, RedisSource, RedisTimeouts},
 };
 pub use super::room::Limits;
 use super::room::{JoinRequest, Refusal, Seat};

@@ -77,21 +77,29 @@ impl From<BackplaneError> for Lost {
 impl Instance {
     async fn connect(&self) -> Result<PubSub, RedisError> {
         let timeout = |_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
-        let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_async_pubsub())
+        let client = tokio::time::timeout(CONNECT_TIMEOUT, self.source.master())
             .await
             .map_err(timeout)??;
-        if self.commands.get().is_none() {
+        let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
+            .await
+            .map_err(timeout)??;
+        let master = client.get_connection_info().addr().to_string();
+        let current = lock(&self.commands).as_ref().map(|(at, _)| at.clone());
+        if current.as_deref() != Some(master.as_str()) {
+            if current.is_some() {
+                info!(%master, "following the redis master");
+            }
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(self.timeouts.command))
                 .set_number_of_retries(1);
             let manager = tokio::time::timeout(
                 CONNECT_TIMEOUT,
-                ConnectionManager::new_with_config(self.client.clone(), config),
+                ConnectionManager::new_with_config(client, config),
             )
             .await
             .map_err(timeout)??;
-            let _ = self.commands.set(manager);
+            *lock(&self.commands) = Some((master, manager));
         }
         Ok(pubsub)
     }

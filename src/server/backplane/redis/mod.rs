@@ -52,12 +52,14 @@ use std::{
     fmt,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, Mutex, MutexGuard, OnceLock,
+        Arc, Mutex, MutexGuard,
     },
     time::Duration,
 };
 
-use redis::{aio::ConnectionManager, Client, RedisError};
+use redis::{
+    aio::ConnectionManager, sentinel::Sentinel, Client, ErrorKind, RedisError, ServerErrorKind,
+};
 use std::{
     collections::{HashSet, VecDeque},
     sync::atomic::AtomicU64,
@@ -100,6 +102,57 @@ pub struct RedisTimeouts {
     pub liveness: Duration,
 }
 
+/// Where the Redis server is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisSource {
+    /// At this URL (`redis://host:port/`).
+    Url(String),
+    /// Wherever these Sentinels (`host:port`) say the master named `master`
+    /// is now: asked again on every reconnection, so the instance follows
+    /// a failover by itself.
+    Sentinel {
+        /// The Sentinels' addresses.
+        sentinels: Vec<String>,
+        /// The master's name in their configuration.
+        master: String,
+    },
+}
+
+/// How the instance finds the Redis master.
+enum Source {
+    Direct(Client),
+    Sentinel {
+        // Held across the Sentinels' answer, by the link task only.
+        sentinel: tokio::sync::Mutex<Sentinel>,
+        master: String,
+    },
+}
+
+impl Source {
+    fn new(source: &RedisSource) -> Result<Self, RedisError> {
+        Ok(match source {
+            RedisSource::Url(url) => Self::Direct(Client::open(url.as_str())?),
+            RedisSource::Sentinel { sentinels, master } => {
+                let urls: Vec<String> = sentinels.iter().map(|s| format!("redis://{s}/")).collect();
+                Self::Sentinel {
+                    sentinel: tokio::sync::Mutex::new(Sentinel::build(urls)?),
+                    master: master.clone(),
+                }
+            }
+        })
+    }
+
+    /// A client for the master now.
+    async fn master(&self) -> Result<Client, RedisError> {
+        match self {
+            Self::Direct(client) => Ok(client.clone()),
+            Self::Sentinel { sentinel, master } => {
+                sentinel.lock().await.async_master_for(master, None).await
+            }
+        }
+    }
+}
+
 /// The ids of this instance's frames that reached its own members, either
 /// back from Redis or, when a publish failed, directly: each is delivered
 /// once, whichever way comes first.
@@ -137,8 +190,9 @@ struct LocalSeat {
 /// This instance's side of the Redis backplane, shared by the handle, the
 /// link task and its upkeep.
 struct Instance {
-    client: Client,
-    commands: OnceLock<ConnectionManager>,
+    source: Source,
+    /// The command connection, and the master address it goes to.
+    commands: Mutex<Option<(String, ConnectionManager)>>,
     /// Subscribed, resynchronised, and ready to publish.
     up: AtomicBool,
     /// Why the link is down, while it is.
@@ -192,12 +246,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl RedisBackplane {
-    /// A backplane on the Redis server at `url`, for rooms that follow
+    /// A backplane on the Redis server `source` names, for rooms that follow
     /// `limits`; starts the link task, which connects (and reconnects) in
     /// the background. Players on an instance that has not said it is alive
     /// for `instance_ttl` (it crashed) count as dropped.
     pub fn start(
-        url: &str,
+        source: &RedisSource,
         limits: Limits,
         instance_ttl: Duration,
         timeouts: RedisTimeouts,
@@ -205,8 +259,8 @@ impl RedisBackplane {
         clock: Clock,
     ) -> Result<Self, RedisError> {
         let instance = Arc::new(Instance {
-            client: Client::open(url)?,
-            commands: OnceLock::new(),
+            source: Source::new(source)?,
+            commands: Mutex::default(),
             up: AtomicBool::new(false),
             down_reason: Mutex::new("redis: connecting".to_owned()),
             suspect: Notify::new(),
@@ -261,7 +315,10 @@ impl Instance {
         if error.is_timeout() {
             let waited = self.timeouts.command.as_secs_f64();
             self.link_lost(format!("redis: no reply in {waited:.1} s"));
-        } else if error.is_io_error() || error.is_connection_dropped() {
+        } else if error.is_io_error()
+            || error.is_connection_dropped()
+            || error.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
+        {
             self.link_lost(format!("redis: {error}"));
         }
         BackplaneError::Unavailable

@@ -10,7 +10,7 @@ use tracing::warn;
 use super::{
     codec::{history_entry, record_field, replaced_message, Commit, StoredRoom},
     keys::{log_key, room_key},
-    Instance,
+    lock, Instance,
 };
 use crate::{
     protocol::{ClientEvent, HistoryEntry, RoomName, ServerFrame, Snapshot},
@@ -39,9 +39,9 @@ impl Default for Scripts {
 
 impl Instance {
     pub(super) fn commands(&self) -> Result<ConnectionManager, BackplaneError> {
-        self.commands
-            .get()
-            .cloned()
+        lock(&self.commands)
+            .as_ref()
+            .map(|(_, manager)| manager.clone())
             .ok_or(BackplaneError::Unavailable)
     }
 
