@@ -136,27 +136,7 @@ impl Server {
             tasks.clone(),
         );
 
-        let state = AppState {
-            leptos,
-            judge: Judge {
-                hub: hub.clone(),
-                secret: config.publish_secret.clone().map(Arc::new),
-            },
-            relay: Relay {
-                hub,
-                stats: stats.clone(),
-                heartbeat: config.heartbeat(),
-                silence_limit: config.silence_limit(),
-                shutdown: shutdown.clone(),
-                tasks: tasks.clone(),
-                origins: Arc::new(config.origin_policy()),
-                rates: config.rate_limits(),
-                admission: Admission::new(config.admission_limits()),
-                reconnect_window: Duration::from_millis(config.reconnect_window_ms),
-                proxies: Arc::new(config.trusted_proxies()),
-                token_secret: config.token_secret.clone().map(Arc::new),
-            },
-        };
+        let state = app_state(&config, leptos, hub, &stats, &shutdown, &tasks);
         let operators = operators.map(|listener| {
             let routes = policy.layer(ops::operator_router(state.relay.clone()));
             (listener, routes)
@@ -283,6 +263,38 @@ impl Server {
                 "connections still open at the shutdown deadline"
             );
         }
+    }
+}
+
+/// What the handlers share, from the configuration.
+fn app_state(
+    config: &Config,
+    leptos: LeptosOptions,
+    hub: Arc<Hub>,
+    stats: &Arc<Stats>,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> AppState {
+    AppState {
+        leptos,
+        judge: Judge {
+            hub: hub.clone(),
+            secret: config.publish_secret.clone().map(Arc::new),
+        },
+        relay: Relay {
+            hub,
+            stats: stats.clone(),
+            heartbeat: config.heartbeat(),
+            silence_limit: config.silence_limit(),
+            shutdown: shutdown.clone(),
+            tasks: tasks.clone(),
+            origins: Arc::new(config.origin_policy()),
+            rates: config.rate_limits(),
+            admission: Admission::new(config.admission_limits()),
+            reconnect_window: Duration::from_millis(config.reconnect_window_ms),
+            proxies: Arc::new(config.trusted_proxies()),
+            token_secret: config.token_secret.clone().map(Arc::new),
+        },
     }
 }
 

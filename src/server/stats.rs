@@ -27,6 +27,13 @@ macro_rules! label_values {
     };
 }
 
+/// Registers each metric of `$stats` under its name and help text.
+macro_rules! register_all {
+    ($registry:ident, $stats:ident, $($name:literal, $help:literal => $field:ident;)*) => {
+        $($registry.register($name, $help, $stats.$field.clone());)*
+    };
+}
+
 /// What kind of frame.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Kind {
@@ -206,75 +213,21 @@ impl Default for Stats {
             recoveries: Family::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "connections",
-            "WebSocket connections accepted",
-            stats.connections.clone(),
-        );
-        registry.register(
-            "connections_open",
-            "WebSocket connections open now",
-            stats.open.clone(),
-        );
-        registry.register(
-            "rooms",
-            "Rooms with connections on this instance",
-            stats.rooms.clone(),
-        );
-        registry.register(
-            "frames_received",
-            "Frames received from clients, by kind",
-            stats.received.clone(),
-        );
-        registry.register(
-            "frames_published",
-            "Frames published to their room, by kind",
-            stats.published.clone(),
-        );
-        registry.register(
-            "frames_delivered",
-            "Frames queued for a connection",
-            stats.delivered.clone(),
-        );
-        registry.register(
-            "frames_dropped",
-            "Frames not relayed or not delivered, by reason",
-            stats.dropped.clone(),
-        );
-        registry.register(
-            "handshakes_refused",
-            "WebSocket handshakes refused, by reason",
-            stats.refused.clone(),
-        );
-        registry.register(
-            "connections_closed",
-            "Connections closed by the server, by reason",
-            stats.closed.clone(),
-        );
-        registry.register(
-            "fanout_latency_seconds",
-            "Time from a frame's publication to its write on a member's socket",
-            stats.fanout.clone(),
-        );
-        registry.register(
-            "backplane_publish_errors",
-            "Frames the backplane could not publish to other instances",
-            stats.publish_errors.clone(),
-        );
-        registry.register(
-            "backplane_reconnects",
-            "Times the link to the message broker came back after it was lost",
-            stats.backplane_reconnects.clone(),
-        );
-        registry.register(
-            "backplane_up",
-            "1 while the link to the message broker is up (always 1 in process)",
-            stats.backplane_up.clone(),
-        );
-        registry.register(
-            "recoveries",
-            "Connections that presented the last seq they saw, by outcome",
-            stats.recoveries.clone(),
+        register_all!(registry, stats,
+            "connections", "WebSocket connections accepted" => connections;
+            "connections_open", "WebSocket connections open now" => open;
+            "rooms", "Rooms with connections on this instance" => rooms;
+            "frames_received", "Frames received from clients, by kind" => received;
+            "frames_published", "Frames published to their room, by kind" => published;
+            "frames_delivered", "Frames queued for a connection" => delivered;
+            "frames_dropped", "Frames not relayed or not delivered, by reason" => dropped;
+            "handshakes_refused", "WebSocket handshakes refused, by reason" => refused;
+            "connections_closed", "Connections closed by the server, by reason" => closed;
+            "fanout_latency_seconds", "Time from a frame's publication to its write on a member's socket" => fanout;
+            "backplane_publish_errors", "Frames the backplane could not publish to other instances" => publish_errors;
+            "backplane_reconnects", "Times the link to the message broker came back after it was lost" => backplane_reconnects;
+            "backplane_up", "1 while the link to the message broker is up (always 1 in process)" => backplane_up;
+            "recoveries", "Connections that presented the last seq they saw, by outcome" => recoveries;
         );
         Self { registry, ..stats }
     }

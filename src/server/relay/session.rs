@@ -20,7 +20,7 @@ use crate::{
         clock::millis,
         fanout::Outgoing,
         guard::{ConnectionLimiter, Verdict},
-        hub::{JoinError, Membership},
+        hub::{JoinError, Joined, Membership},
         room::{recover, JoinRequest, Refusal},
         stats::{DropReason, Kind, Recovery, Stats},
     },
@@ -64,6 +64,8 @@ struct Session {
 
 /// Runs an admitted connection to its end.
 pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
+    relay.stats.connection_opened();
+    let _open = OpenConnection(relay.stats.clone());
     let Admission {
         room,
         role,
@@ -71,8 +73,6 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
         slot: _slot,
         since,
     } = admission;
-    relay.stats.connection_opened();
-    let _open = OpenConnection(relay.stats.clone());
     let conn = uuid::Uuid::new_v4().simple().to_string();
     let request = JoinRequest {
         conn: conn.clone(),
@@ -91,8 +91,41 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
     };
     let me = joined.seat.member.id.clone();
     info!(%room, %conn, member = %me, ?role, resumed = joined.seat.resumed, "joined");
-    let recovery = recover(&joined.history, joined.history_floor, joined.seq, &since);
-    if since != Since::Nothing {
+    let snapshot_seq = joined.seq;
+    let greeting = greeting(&relay, &room, role, &me, joined, &since);
+    let mut session = Session {
+        socket,
+        limiter: ConnectionLimiter::new(&relay.rates),
+        relay,
+        room,
+        role,
+        conn,
+        me,
+        membership,
+        snapshot_seq,
+        last_heard: Instant::now(),
+    };
+    for frame in greeting {
+        if session.send(frame.to_json().into()).await.is_err() {
+            return;
+        }
+    }
+    session.serve().await;
+}
+
+/// The first frames of a connection that took its seat: the welcome, with
+/// the history it asked for (`since`), and an error if `since` made no
+/// sense. Counts the recovery.
+fn greeting(
+    relay: &Relay,
+    room: &RoomName,
+    role: Role,
+    me: &str,
+    joined: Joined,
+    since: &Since,
+) -> Vec<ServerFrame> {
+    let recovery = recover(&joined.history, joined.history_floor, joined.seq, since);
+    if *since != Since::Nothing {
         relay
             .stats
             .recovery(match (&recovery.problem, recovery.recovered) {
@@ -104,7 +137,7 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
     let welcome = ServerFrame::Welcome(Welcome {
         protocol: PROTOCOL_VERSION,
         room: room.clone(),
-        you: me.clone(),
+        you: me.to_owned(),
         role,
         resumed: joined.seat.resumed,
         seq: joined.seq,
@@ -113,31 +146,11 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
         history: recovery.entries,
         recovered: recovery.recovered,
     });
-    let mut session = Session {
-        socket,
-        limiter: ConnectionLimiter::new(&relay.rates),
-        relay,
-        room,
-        role,
-        conn,
-        me,
-        membership,
-        snapshot_seq: joined.seq,
-        last_heard: Instant::now(),
-    };
-    if session.send(welcome.to_json().into()).await.is_err() {
-        return;
-    }
-    if let Some(problem) = recovery.problem {
-        let answer = ServerFrame::Error {
-            code: "invalid_since".into(),
-            message: problem,
-        };
-        if session.send(answer.to_json().into()).await.is_err() {
-            return;
-        }
-    }
-    session.serve().await;
+    let problem = recovery.problem.map(|message| ServerFrame::Error {
+        code: "invalid_since".into(),
+        message,
+    });
+    std::iter::once(welcome).chain(problem).collect()
 }
 
 impl Session {
