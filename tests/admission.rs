@@ -11,7 +11,8 @@ use battle_status::{
     server::token::{self, Claims, Secret},
 };
 use support::{
-    handshake, http_get, http_request, refusal, spawn_app, spawn_app_with, Player, TestServer,
+    handshake, http_get, http_request, metric, metrics, refusal, spawn_app, spawn_app_with, Player,
+    TestServer,
 };
 
 const SECRET: &str = "a shared secret of the host application";
@@ -32,12 +33,8 @@ fn token_for(room: &str, player: &str) -> String {
 }
 
 async fn refused_total(server: &TestServer, reason: &str) -> u64 {
-    let (_, metrics) = http_get(server, "/metrics").await;
-    let line = format!("battle_handshakes_refused_total{{reason=\"{reason}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&line))
-        .map_or(0, |v| v.trim().parse().unwrap())
+    let series = format!("battle_handshakes_refused_total{{reason=\"{reason}\"}}");
+    metric(&metrics(server).await, &series).unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,26 +10,12 @@ use std::num::NonZeroU32;
 use battle_status::server::token::Secret;
 use serde_json::Value;
 use support::{
-    http_get, post_verdict, spawn_app_with, spawn_isolated, spawn_on_redis, spawn_on_redis_with,
-    wait_for_readiness, Fleet, Player, RedisServer, TestServer,
+    as_player, http_get, metrics, post_verdict, spawn_app_with, spawn_isolated, spawn_on_redis,
+    spawn_on_redis_with, wait_for_readiness, Fleet, Player, RedisServer,
 };
 
 const ALICE_KEY: &str = "alice-tab-key-0001";
 const BOB_KEY: &str = "bob-tab-key-000002";
-
-fn as_player(room: &str, key: &str) -> String {
-    format!("/ws/battle/{room}/?player={key}")
-}
-
-/// The next frame of `kind`, skipping every other kind.
-async fn next_of(player: &mut Player, kind: &str) -> Value {
-    loop {
-        let frame = player.next().await;
-        if frame["type"] == kind {
-            return frame;
-        }
-    }
-}
 
 /// The action frames `player` receives until it has seen `last` from each
 /// of `senders`.
@@ -40,22 +26,16 @@ async fn actions_until(player: &mut Player, senders: &[&str], last: &str) -> Vec
             .iter()
             .any(|f| f["from"] == *sender && f["action"] == last)
     }) {
-        frames.push(next_of(player, "action").await);
+        frames.push(player.next_of("action").await);
     }
     frames
 }
 
 const JUDGE_SECRET: &str = "judge-secret-0123456789";
 
+/// The value of `name` in the metrics `text`; panics if it is not there.
 fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in the metrics"))
-}
-
-async fn metrics(server: &TestServer) -> String {
-    http_get(server, "/metrics").await.1
+    support::metric(text, name).unwrap_or_else(|| panic!("no {name} in the metrics"))
 }
 
 #[tokio::test]
@@ -86,8 +66,8 @@ async fn players_on_three_instances_share_a_room(fleet: Fleet) {
     alice
         .send(r#"{"type":"action","action":"WA","clientId":"a","ts":17}"#)
         .await;
-    assert_eq!(next_of(&mut bob, "action").await["action"], "WA");
-    let echo = next_of(&mut alice, "action").await;
+    assert_eq!(bob.next_of("action").await["action"], "WA");
+    let echo = alice.next_of("action").await;
     assert_eq!(
         echo["from"],
         alice.me.as_str(),
@@ -112,7 +92,7 @@ async fn players_on_three_instances_share_a_room(fleet: Fleet) {
     alice.expect_presence("resume", &bob_id).await;
 
     bob.send(r#"{"type":"action","action":"AC"}"#).await;
-    let action = next_of(&mut alice, "action").await;
+    let action = alice.next_of("action").await;
     assert_eq!(
         (action["from"].as_str(), action["action"].as_str()),
         (Some(bob_id.as_str()), Some("AC"))
@@ -187,12 +167,12 @@ async fn a_redis_outage_keeps_single_instance_rooms_working_and_cross_instance_r
     assert!(body.contains("degraded"), "{body}");
 
     bob.send(r#"{"type":"typing"}"#).await;
-    assert_eq!(next_of(&mut alice, "typing").await["from"], bob.me.as_str());
+    assert_eq!(alice.next_of("typing").await["from"], bob.me.as_str());
     alice.send(r#"{"type":"action","action":"TLE"}"#).await;
-    let during = next_of(&mut bob, "action").await;
+    let during = bob.next_of("action").await;
     assert_eq!(during["action"], "TLE", "the room on one instance works");
     carol.send(r#"{"type":"action","action":"RUNNING"}"#).await;
-    assert_eq!(next_of(&mut carol, "action").await["action"], "RUNNING");
+    assert_eq!(carol.next_of("action").await["action"], "RUNNING");
     assert!(metric(&metrics(&a).await, "battle_backplane_publish_errors_total") >= 3);
     assert_eq!(metric(&metrics(&a).await, "battle_backplane_up"), 0);
 
@@ -203,7 +183,7 @@ async fn a_redis_outage_keeps_single_instance_rooms_working_and_cross_instance_r
     assert_eq!(metric(&text, "battle_backplane_reconnects_total"), 1);
     assert_eq!(metric(&text, "battle_backplane_up"), 1);
 
-    let snapshot = next_of(&mut bob, "snapshot").await;
+    let snapshot = bob.next_of("snapshot").await;
     assert!(snapshot["seq"].as_u64().unwrap() > during["seq"].as_u64().unwrap());
     let alice_state = snapshot["members"]
         .as_array()
@@ -218,7 +198,7 @@ async fn a_redis_outage_keeps_single_instance_rooms_working_and_cross_instance_r
     );
 
     loop {
-        let snapshot = next_of(&mut dave, "snapshot").await;
+        let snapshot = dave.next_of("snapshot").await;
         let members = snapshot["members"].as_array().unwrap();
         if members
             .iter()
@@ -228,7 +208,7 @@ async fn a_redis_outage_keeps_single_instance_rooms_working_and_cross_instance_r
         }
     }
     carol.send(r#"{"type":"action","action":"MLE"}"#).await;
-    let across = next_of(&mut dave, "action").await;
+    let across = dave.next_of("action").await;
     assert_eq!(across["action"], "MLE", "delivery across instances resumed");
     assert_eq!(across["from"], carol.me.as_str());
     dave.send(r#"{"type":"action","action":"AC"}"#).await;
@@ -305,7 +285,7 @@ async fn a_judges_verdict_reaches_pages_on_every_instance(fleet: Fleet) {
     assert_eq!(status, 202, "{response}");
     let alice_id = alice.me.clone();
     for player in [&mut alice, &mut bob] {
-        let verdict = next_of(player, "action").await;
+        let verdict = player.next_of("action").await;
         assert_eq!(verdict["action"], "FAILED_TC7");
         assert_eq!(verdict["from"], alice_id.as_str());
         assert_eq!(verdict["judge"], true);

@@ -5,14 +5,10 @@
 mod support;
 
 use serde_json::Value;
-use support::{http_get, Fleet, Player, RedisServer, TestServer};
+use support::{as_player, metric, metrics, Fleet, Player, RedisServer, TestServer};
 
 const ALICE_KEY: &str = "alice-tab-key-0001";
 const BOB_KEY: &str = "bob-tab-key-000002";
-
-fn as_player(room: &str, key: &str) -> String {
-    format!("/ws/battle/{room}/?player={key}")
-}
 
 /// The frames of a welcome's history.
 fn history(welcome: &Value) -> Vec<Value> {
@@ -31,16 +27,6 @@ fn actions(frames: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// The next action frame, skipping anything else.
-async fn next_action(player: &mut Player) -> Value {
-    loop {
-        let frame = player.next().await;
-        if frame["type"] == "action" {
-            return frame;
-        }
-    }
-}
-
 async fn act(player: &mut Player, action: &str) {
     player
         .send(&format!(r#"{{"type":"action","action":"{action}"}}"#))
@@ -48,12 +34,8 @@ async fn act(player: &mut Player, action: &str) {
 }
 
 async fn recoveries(server: &TestServer, outcome: &str) -> u64 {
-    let (_, metrics) = http_get(server, "/metrics").await;
-    let line = format!("battle_recoveries_total{{outcome=\"{outcome}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&line))
-        .map_or(0, |v| v.trim().parse().unwrap())
+    let series = format!("battle_recoveries_total{{outcome=\"{outcome}\"}}");
+    metric(&metrics(server).await, &series).unwrap_or(0)
 }
 
 #[tokio::test]
@@ -75,11 +57,11 @@ async fn a_late_spectator_sees_the_battle_so_far_in_order(fleet: Fleet) {
     let mut alice = Player::join_path(&a, &as_player("duel", ALICE_KEY)).await;
     let mut bob = Player::join_path(&b, &as_player("duel", BOB_KEY)).await;
     act(&mut alice, "RUNNING").await;
-    next_action(&mut alice).await;
+    alice.next_of("action").await;
     act(&mut bob, "FAILED_TC3").await;
-    next_action(&mut bob).await;
+    bob.next_of("action").await;
     act(&mut alice, "AC").await;
-    next_action(&mut alice).await;
+    alice.next_of("action").await;
     bob.send(r#"{"type":"typing"}"#).await;
     let watcher = Player::join_path(&c, "/ws/battle/duel/?role=spectator").await;
     let frames = history(&watcher.welcome);
@@ -119,12 +101,12 @@ async fn a_returning_player_gets_exactly_what_it_missed_once_in_order(fleet: Fle
     let mut alice = Player::join_path(&a, &as_player("duel", ALICE_KEY)).await;
     let mut bob = Player::join_path(&b, &as_player("duel", BOB_KEY)).await;
     act(&mut bob, "RUNNING").await;
-    let seen = next_action(&mut alice).await["seq"].as_u64().unwrap();
+    let seen = alice.next_of("action").await["seq"].as_u64().unwrap();
     alice.send_close_less_drop().await;
     let missed = ["FAILED_TC3", "TLE", "WA"];
     for action in missed {
         act(&mut bob, action).await;
-        next_action(&mut bob).await;
+        bob.next_of("action").await;
     }
     // The opponent keeps acting while the page comes back.
     let during = async {
@@ -141,7 +123,7 @@ async fn a_returning_player_gets_exactly_what_it_missed_once_in_order(fleet: Fle
     let mut got = actions(&recovered);
     while got.len() < missed.len() + 2 {
         got.push(
-            next_action(&mut alice).await["action"]
+            alice.next_of("action").await["action"]
                 .as_str()
                 .unwrap()
                 .to_owned(),
@@ -154,7 +136,7 @@ async fn a_returning_player_gets_exactly_what_it_missed_once_in_order(fleet: Fle
     );
     act(&mut bob, "SUBMITTED").await;
     assert_eq!(
-        next_action(&mut alice).await["action"],
+        alice.next_of("action").await["action"],
         "SUBMITTED",
         "then live, nothing else"
     );
@@ -177,7 +159,7 @@ async fn a_since_the_history_cannot_reach_is_said_so_with_the_snapshot(fleet: Fl
     let mut bob = Player::join_path(&server, &as_player("duel", BOB_KEY)).await;
     for action in ["RUNNING", "FAILED_TC1", "FAILED_TC2", "TLE", "AC"] {
         act(&mut bob, action).await;
-        next_action(&mut bob).await;
+        bob.next_of("action").await;
     }
     let late = Player::join_path(&server, "/ws/battle/duel/?role=spectator&since=1").await;
     assert_eq!(late.welcome["recovered"], false, "{}", late.welcome);
@@ -219,7 +201,7 @@ async fn a_rooms_history_goes_with_the_room() {
     let fleet_server = support::spawn_on_redis(&redis).await;
     let mut alice = Player::join_path(&fleet_server, &as_player("gone", ALICE_KEY)).await;
     act(&mut alice, "RUNNING").await;
-    next_action(&mut alice).await;
+    alice.next_of("action").await;
     alice.close(1000).await;
     let exists = tokio::process::Command::new("redis-cli")
         .args([
@@ -238,7 +220,7 @@ async fn a_rooms_history_goes_with_the_room() {
     let in_process = support::spawn_app().await;
     let mut alice = Player::join_path(&in_process, &as_player("gone", ALICE_KEY)).await;
     act(&mut alice, "RUNNING").await;
-    next_action(&mut alice).await;
+    alice.next_of("action").await;
     alice.close(1000).await;
     let again = Player::join_path(&in_process, "/ws/battle/gone/?role=spectator").await;
     assert_eq!(

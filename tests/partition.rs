@@ -6,17 +6,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use support::{
-    http_get, proxy::Proxy, spawn_app_with, wait_for_readiness, Player, RedisServer, TestServer,
+    as_player, http_get, proxy::Proxy, spawn_app_with, wait_for_readiness, Player, RedisServer,
+    TestServer,
 };
 
 const ALICE_KEY: &str = "alice-tab-key-0001";
 const BOB_KEY: &str = "bob-tab-key-000002";
-
-fn as_player(room: &str, key: &str) -> String {
-    format!("/ws/battle/{room}/?player={key}")
-}
 
 /// An instance whose Redis is reached through `proxy`, once ready.
 async fn behind(proxy: &Proxy) -> TestServer {
@@ -31,16 +27,6 @@ async fn behind(proxy: &Proxy) -> TestServer {
     server
 }
 
-/// The next action frame, skipping anything else.
-async fn next_action(player: &mut Player) -> Value {
-    loop {
-        let frame = player.next().await;
-        if frame["type"] == "action" {
-            return frame;
-        }
-    }
-}
-
 /// Sends `FAILED_TC<n>` for each `n`, and what the other side received, in
 /// order, with each frame's delay.
 async fn exchange(
@@ -53,13 +39,13 @@ async fn exchange(
         let sent = Instant::now();
         from.send(&format!(r#"{{"type":"action","action":"FAILED_TC{n}"}}"#))
             .await;
-        let frame = next_action(to).await;
+        let frame = to.next_of("action").await;
         let code = frame["action"]
             .as_str()
             .unwrap()
             .trim_start_matches("FAILED_TC");
         got.push((code.parse().unwrap(), sent.elapsed()));
-        let echo = next_action(from).await;
+        let echo = from.next_of("action").await;
         assert_eq!(
             echo["action"], frame["action"],
             "the sender's echo, in order"
@@ -191,7 +177,7 @@ async fn after_a_freeze_the_other_instance_learns_what_happened_and_nothing_arri
         .send(r#"{"type":"action","action":"SUBMITTED"}"#)
         .await;
     assert_eq!(
-        next_action(&mut alice).await["action"],
+        alice.next_of("action").await["action"],
         "SUBMITTED",
         "its own echo, at once"
     );
@@ -222,7 +208,7 @@ async fn after_a_freeze_the_other_instance_learns_what_happened_and_nothing_arri
             .await;
     }
     while seen.len() < 20 {
-        let frame = next_action(&mut alice).await;
+        let frame = alice.next_of("action").await;
         seen.push(frame["seq"].as_u64().unwrap());
     }
     let mut unique = seen.clone();
@@ -253,7 +239,7 @@ async fn with_150_ms_each_way_cross_instance_frames_all_arrive_in_order_once() {
     let mut codes = Vec::new();
     while codes.len() < 10 {
         codes.push(
-            next_action(&mut bob).await["action"]
+            bob.next_of("action").await["action"]
                 .as_str()
                 .unwrap()
                 .to_owned(),

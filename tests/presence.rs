@@ -3,14 +3,10 @@
 
 mod support;
 
-use support::{refused_handshake, spawn_app, spawn_app_with, Player};
+use support::{as_player, refused_handshake, spawn_app, spawn_app_with, Player};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const ALICE_KEY: &str = "alice-tab-key-0001";
-
-fn as_player(room: &str, key: &str) -> String {
-    format!("/ws/battle/{room}/?player={key}")
-}
 
 fn as_spectator(room: &str) -> String {
     format!("/ws/battle/{room}/?role=spectator")

@@ -1,4 +1,5 @@
 import { test as base, expect, type Browser, type Page } from '@playwright/test';
+import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -165,6 +166,34 @@ export async function openPair(browser: Browser, url: string): Promise<[Page, Pa
   await openBattle(alice, url);
   await openBattle(bob, url);
   return [alice, bob];
+}
+
+/** Two instances sharing a private Redis, with a player's page on each. */
+export type Fleet = { redis: Redis; instances: Server[]; room: string; alice: Page; bob: Page };
+
+/**
+ * Two instances of the server sharing rooms through a private Redis, with
+ * extra environment `env`; alice's page is served by (and connected to) the
+ * first, bob's by the second, in one battle. Stops everything afterwards.
+ */
+export async function withFleet(browser: Browser, env: Record<string, string>, run: (fleet: Fleet) => Promise<void>) {
+  const redis = await Redis.start();
+  const instances: Server[] = [];
+  try {
+    for (let i = 0; i < 2; i++) instances.push(await Server.start({ ...env, BATTLE_REDIS_URL: redis.url }));
+    await Promise.all(instances.map((instance) => readiness(instance, 200)));
+    const room = randomUUID();
+    const alice = await newPlayer(browser);
+    const bob = await newPlayer(browser);
+    await openBattle(alice, `${instances[0].url}/battle/${room}`);
+    await openBattle(bob, `${instances[1].url}/battle/${room}`);
+    await expect(alice.locator('#opponentStatus')).toHaveText('Thinking');
+    await expect(bob.locator('#opponentStatus')).toHaveText('Thinking');
+    await run({ redis, instances, room, alice, bob });
+  } finally {
+    await Promise.all(instances.map((instance) => instance.stop()));
+    await redis.kill();
+  }
 }
 
 export const test = base.extend<{}, { server: Server }>({

@@ -1,33 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import type { Browser, Page } from '@playwright/test';
-import { expect, newPlayer, openBattle, readiness, Redis, Server, test } from './fixtures';
-
-type Fleet = { redis: Redis; instances: Server[]; room: string; alice: Page; bob: Page };
-
-/**
- * Two instances of the server sharing rooms through a private Redis, with
- * extra environment `env`; alice's page is served by (and connected to) the
- * first, bob's by the second, in one battle. Stops everything afterwards.
- */
-async function withFleet(browser: Browser, env: Record<string, string>, run: (fleet: Fleet) => Promise<void>) {
-  const redis = await Redis.start();
-  const instances: Server[] = [];
-  try {
-    for (let i = 0; i < 2; i++) instances.push(await Server.start({ ...env, BATTLE_REDIS_URL: redis.url }));
-    await Promise.all(instances.map((instance) => readiness(instance, 200)));
-    const room = randomUUID();
-    const alice = await newPlayer(browser);
-    const bob = await newPlayer(browser);
-    await openBattle(alice, `${instances[0].url}/battle/${room}`);
-    await openBattle(bob, `${instances[1].url}/battle/${room}`);
-    await expect(alice.locator('#opponentStatus')).toHaveText('Thinking');
-    await expect(bob.locator('#opponentStatus')).toHaveText('Thinking');
-    await run({ redis, instances, room, alice, bob });
-  } finally {
-    await Promise.all(instances.map((instance) => instance.stop()));
-    await redis.kill();
-  }
-}
+import { expect, readiness, test, withFleet } from './fixtures';
 
 test('players on two instances see each other, through a Redis restart', async ({ browser }) => {
   await withFleet(browser, {}, async ({ redis, instances, alice, bob }) => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { expect, newPlayer, openBattle, openPair, readiness, Redis, Server, test } from './fixtures';
+import type { Browser, Page } from '@playwright/test';
+import { expect, newPlayer, openBattle, openPair, test, withFleet } from './fixtures';
 
 test('a spectator opened mid-battle sees the battle so far, then live', async ({ browser, server }) => {
   const url = `${server.url}/battle/${randomUUID()}`;
@@ -32,24 +33,15 @@ const secret = 'judge-secret-0123456789';
  * posts `verdicts` about bob meanwhile, and the instance comes back.
  */
 async function missWhileRestarting(
-  browser: import('@playwright/test').Browser,
+  browser: Browser,
   extra: Record<string, string>,
   verdicts: string[],
-  check: (alice: import('@playwright/test').Page) => Promise<void>,
+  check: (alice: Page) => Promise<void>,
 ) {
-  const redis = await Redis.start();
-  const env = { ...extra, BATTLE_REDIS_URL: redis.url, BATTLE_PUBLISH_SECRET: secret, BATTLE_RECONNECT_WINDOW_MS: '500' };
-  const instances = [await Server.start(env), await Server.start(env)];
-  try {
-    await Promise.all(instances.map((instance) => readiness(instance, 200)));
-    const room = randomUUID();
-    const alice = await newPlayer(browser);
-    const bob = await newPlayer(browser);
-    await openBattle(alice, `${instances[0].url}/battle/${room}`);
-    await openBattle(bob, `${instances[1].url}/battle/${room}`);
+  const env = { ...extra, BATTLE_PUBLISH_SECRET: secret, BATTLE_RECONNECT_WINDOW_MS: '500' };
+  await withFleet(browser, env, async ({ instances, room, alice, bob }) => {
     await bob.getByRole('button', { name: 'Submit' }).click();
     await expect(alice.locator('#opponentStatus')).toHaveText('Submitted code');
-
     const bobKey = await bob.evaluate((name) => sessionStorage.getItem(name), `battle-status:${room}:player`);
     await instances[0].stop();
     await expect(alice.locator('#connectionState')).toHaveText('Reconnecting...');
@@ -64,10 +56,7 @@ async function missWhileRestarting(
     await instances[0].restart();
     await expect(alice.locator('#connectionState')).toHaveText('Live', { timeout: 15_000 });
     await check(alice);
-  } finally {
-    await Promise.all(instances.map((instance) => instance.stop()));
-    await redis.kill();
-  }
+  });
 }
 
 test('a page whose server restarted shows both verdicts it missed meanwhile', async ({ browser }) => {

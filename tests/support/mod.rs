@@ -171,6 +171,24 @@ fn site() -> LeptosOptions {
         .build()
 }
 
+/// The socket path of `room` for the player whose tab key is `key`.
+pub fn as_player(room: &str, key: &str) -> String {
+    format!("/ws/battle/{room}/?player={key}")
+}
+
+/// The server's metrics, as text.
+pub async fn metrics(server: &TestServer) -> String {
+    http_get(server, "/metrics").await.1
+}
+
+/// The value of `series` (a name with its labels, as printed) in the
+/// metrics `text`, if it is there.
+pub fn metric(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{series} ")))
+        .and_then(|value| value.trim().parse().ok())
+}
+
 /// A WebSocket client in a room, past the welcome frame.
 pub struct Player {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -287,6 +305,16 @@ impl Player {
         loop {
             let frame = self.next_raw().await;
             if frame["type"] != "heartbeat" {
+                return frame;
+            }
+        }
+    }
+
+    /// The next frame of `kind`, skipping every other kind.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
                 return frame;
             }
         }
