@@ -1,6 +1,8 @@
 import { test as base, expect, type Browser, type Page } from '@playwright/test';
 import { randomUUID } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -98,10 +100,16 @@ export class Redis {
     return `redis://127.0.0.1:${this.port}/`;
   }
 
-  /** Starts one on `port` (a free one by default) and waits until it accepts connections. */
-  static async start(port?: number): Promise<Redis> {
+  /**
+   * Starts one on `port` (a free one by default), in an empty folder of its
+   * own (a replica writes what it syncs there), with `extra` arguments, and
+   * waits until it accepts connections.
+   */
+  static async start(port?: number, extra: string[] = []): Promise<Redis> {
     const chosen = port ?? (await freePort());
-    const child = spawn('redis-server', ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'battle-redis-'));
+    const args = ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    const child = spawn('redis-server', [...args, ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     await new Promise<void>((resolve, reject) => {
@@ -128,6 +136,68 @@ export class Redis {
   async restart(): Promise<void> {
     await this.kill();
     this.child = (await Redis.start(this.port)).child;
+  }
+}
+
+/** What `redis-cli -p <port> <args...>` prints, trimmed. */
+function redisCli(port: number, args: string[]): string {
+  try {
+    return execFileSync('redis-cli', ['-p', String(port), ...args]).toString().trim();
+  } catch {
+    return '';
+  }
+}
+
+/** A Redis master, a replica of it, and three Sentinels watching them as `mymaster`, on free ports. */
+export class Sentinels {
+  private constructor(
+    readonly master: Redis,
+    readonly replica: Redis,
+    private sentinels: { port: number; child: ChildProcess }[],
+  ) {}
+
+  /** The Sentinels' addresses, for BATTLE_REDIS_SENTINEL. */
+  get addresses(): string {
+    return this.sentinels.map(({ port }) => `127.0.0.1:${port}`).join(',');
+  }
+
+  /** Starts them, and waits until the Sentinels know the replica. */
+  static async start(): Promise<Sentinels> {
+    const master = await Redis.start();
+    const replica = await Redis.start(undefined, ['--replicaof', '127.0.0.1', String(master.port)]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'battle-sentinels-'));
+    const sentinels = [];
+    for (let n = 0; n < 3; n++) {
+      const port = await freePort();
+      const conf = path.join(dir, `sentinel-${n}.conf`);
+      fs.writeFileSync(
+        conf,
+        `port ${port}\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 ${master.port} 2\n` +
+          'sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 3000\n',
+      );
+      sentinels.push({ port, child: spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' }) });
+    }
+    const group = new Sentinels(master, replica, sentinels);
+    await expect
+      .poll(() => redisCli(sentinels[0].port, ['SENTINEL', 'replicas', 'mymaster']), { timeout: 30_000 })
+      .toContain(String(replica.port));
+    return group;
+  }
+
+  /** Makes the replica the master (SENTINEL FAILOVER) and waits until the Sentinels say so. */
+  async failOver(): Promise<void> {
+    const port = this.sentinels[0].port;
+    // "NOGOODSLAVE" until the Sentinels have heard from the replica.
+    await expect.poll(() => redisCli(port, ['SENTINEL', 'FAILOVER', 'mymaster']), { timeout: 30_000 }).toBe('OK');
+    await expect
+      .poll(() => redisCli(port, ['SENTINEL', 'get-master-addr-by-name', 'mymaster']), { timeout: 30_000 })
+      .toContain(String(this.replica.port));
+  }
+
+  async stop(): Promise<void> {
+    for (const { child } of this.sentinels) child.kill('SIGKILL');
+    await this.replica.kill();
+    await this.master.kill();
   }
 }
 

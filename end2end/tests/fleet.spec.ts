@@ -1,4 +1,5 @@
-import { expect, readiness, test, withFleet } from './fixtures';
+import { randomUUID } from 'node:crypto';
+import { expect, newPlayer, openBattle, readiness, Sentinels, Server, test, withFleet } from './fixtures';
 
 test('players on two instances see each other, through a Redis restart', async ({ browser }) => {
   await withFleet(browser, {}, async ({ redis, instances, alice, bob }) => {
@@ -34,4 +35,39 @@ test("the judge's verdict, posted to one instance, reaches the pages on both", a
     await expect(bob.locator('#opponentStatus')).toHaveText('Failed on test 7');
     await expect(alice.locator('#ownStatus')).toHaveText('Last sent: Failed on test 7');
   });
+});
+
+test('pages on two instances keep playing through a Sentinel failover', async ({ browser }) => {
+  const group = await Sentinels.start();
+  const env = { BATTLE_REDIS_SENTINEL: group.addresses };
+  const instances = [await Server.start(env), await Server.start(env)];
+  try {
+    await Promise.all(instances.map((instance) => readiness(instance, 200)));
+    const room = randomUUID();
+    const alice = await newPlayer(browser);
+    const bob = await newPlayer(browser);
+    await openBattle(alice, `${instances[0].url}/battle/${room}`);
+    await openBattle(bob, `${instances[1].url}/battle/${room}`);
+    await alice.getByRole('button', { name: 'Run' }).click();
+    await expect(bob.locator('#opponentStatus')).toHaveText('Running code');
+
+    await group.failOver();
+    // Once both instances follow the new master, frames cross again.
+    await expect
+      .poll(
+        async () => {
+          await bob.getByRole('button', { name: 'Submit' }).click();
+          return alice.locator('#opponentStatus').textContent();
+        },
+        { timeout: 20_000 },
+      )
+      .toBe('Submitted code');
+    await Promise.all(instances.map((instance) => readiness(instance, 200)));
+    await alice.getByRole('button', { name: 'Submit' }).click();
+    await expect(bob.locator('#opponentStatus')).toHaveText('Submitted code');
+    await expect(alice.locator('#connectionState')).toHaveText('Live');
+  } finally {
+    await Promise.all(instances.map((instance) => instance.stop()));
+    await group.stop();
+  }
 });
