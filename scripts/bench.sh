@@ -19,7 +19,10 @@
 # latency during the storm against the same canary alone), history and
 # fleet-history (the cost of room history on the hot path: the same fixed
 # load with --history-len 200 and 0, alternating, three runs each; in
-# process and over Redis), page (transfer size of the page).
+# process and over Redis), frozen (one instance over Redis, every room on it:
+# the fan-out while Redis hangs, DEBUG SLEEP holding every connection open
+# and answering nothing, against the same load while Redis is healthy,
+# alternating, three runs each), page (transfer size of the page).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -148,6 +151,34 @@ history() {
   server_flags=("${FRAME_LIMITS[@]}" "${ADMISSION_LIMITS[@]}")
 }
 
+# frozen: 100 rooms of two on one instance over Redis; the sockets open,
+# then (in the frozen runs) Redis is made to hang for 40 s, and 6 s later
+# (past the detection) the players send for 15 s.
+frozen() {
+  local run state port
+  : > target/bench/frozen.txt
+  for run in 1 2 3; do
+    for state in healthy frozen; do
+      start_redis
+      start_server BATTLE_REDIS_URL="$redis_url"
+      "$LOADGEN" --addr "$addrs" --server-pid "${pids[0]}" --rooms 100 --per-room 2 --rate 5 \
+        --duration 15 --idle 8 > "target/bench/frozen-$state-$run.txt" 2>&1 &
+      local loadgen_pid=$!
+      sleep 2
+      if [ "$state" = frozen ]; then
+        port=${redis_url##*:}; port=${port%/}
+        redis-cli -p "$port" DEBUG SLEEP 40 > /dev/null &
+      fi
+      wait "$loadgen_pid"
+      { echo "== $state, run $run"; grep -v '^\[shard' "target/bench/frozen-$state-$run.txt"; } >> target/bench/frozen.txt
+      # A sleeping Redis would take its SIGTERM only after the sleep.
+      kill -9 "$redis_pid" 2>/dev/null || true
+      stop_servers
+    done
+  done
+  cat target/bench/frozen.txt
+}
+
 page() {
   echo "== page: transfer size of the battle page and time to a live page"
   {
@@ -162,7 +193,7 @@ page() {
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history page)
+[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page)
 for name in "${want[@]}"; do
   case "$name" in
     small) scenario small 1 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
@@ -174,6 +205,7 @@ for name in "${want[@]}"; do
     storm) storm ;;
     history) history history 1 ;;
     fleet-history) history fleet-history redis:2 ;;
+    frozen) frozen ;;
     page) page ;;
     *) echo "unknown scenario $name" >&2; exit 2 ;;
   esac
