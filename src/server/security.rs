@@ -43,7 +43,7 @@ impl PagePolicy {
         };
         let live_reload = self
             .live_reload_port
-            .map(|port| format!(" ws://*:{port}"))
+            .map(|port| format!(" ws://*:{port} wss://*:{port}"))
             .unwrap_or_default();
         format!(
             "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
@@ -153,7 +153,10 @@ mod tests {
             csp.ends_with("frame-ancestors https://host.example"),
             "{csp}"
         );
-        assert!(csp.contains("connect-src 'self' ws://*:3001;"), "{csp}");
+        assert!(
+            csp.contains("connect-src 'self' ws://*:3001 wss://*:3001;"),
+            "{csp}"
+        );
         assert_eq!(
             policy.x_frame_options(),
             None,

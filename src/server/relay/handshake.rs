@@ -239,7 +239,7 @@ pub async fn token_status(
 /// `GET /ws/battle/{room}/admission?[role=..][&token=..]`: whether a socket
 /// from this client would be let in now, without spending anything: 204;
 /// 429 with `Retry-After` while it would be refused as busy; 401 or 403 for
-/// a token that would be refused. The battle page asks here when its socket
+/// a presented token that would be refused. The battle page asks here when its socket
 /// did not open, and waits as long as it is told.
 pub async fn admission_status(
     Path(room): Path<String>,
@@ -253,15 +253,17 @@ pub async fn admission_status(
         Err(error) => return Refused::bad_request(error.to_string()).into_response(),
     };
     let client = client_address(&relay, peer, &headers);
-    let player = match &relay.token_secret {
-        Some(secret) => {
+    // A page without a token is not told about tokens (it may be waiting
+    // for a link that has one); a page with one learns whether it is good.
+    let player = match (&relay.token_secret, query.token.as_deref()) {
+        (Some(secret), Some(token)) => {
             let role = query.role.as_deref().and_then(Role::parse);
-            match verify_token(secret, query.token.as_deref(), &room, role) {
+            match verify_token(secret, Some(token), &room, role) {
                 Ok(claims) => Some(claims.player),
                 Err(refused) => return refused.into_response(),
             }
         }
-        None => None,
+        _ => None,
     };
     match relay.admission.busy_for(client, player.as_ref()) {
         Some(wait) => {
