@@ -182,7 +182,8 @@ frozen() {
 page() {
   echo "== page: transfer size of the battle page and time to a live page"
   {
-    for file in target/site/pkg/battle-status.wasm target/site/pkg/battle-status.js target/site/pkg/battle-status.css; do
+    # Content-hashed names (hash-files): battle-status.<hash>.wasm and so on.
+    for file in target/site/pkg/battle-status.*.wasm target/site/pkg/battle-status.*.js target/site/pkg/battle-status.*.css; do
       printf '%s: %s bytes raw, %s gzip, %s brotli (precompressed, as served)\n' "$(basename "$file")" \
         "$(wc -c < "$file")" "$(wc -c < "$file.gz")" "$(wc -c < "$file.br")"
     done

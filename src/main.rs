@@ -82,6 +82,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if leptos.output_name.is_empty() {
         leptos.output_name = env!("CARGO_PKG_NAME").into();
     }
+    // cargo leptos build writes the content hashes of the site's files next
+    // to the binary: the pages then name the hashed files.
+    let hashes = std::env::current_exe()?.with_file_name(leptos.hash_file.as_ref());
+    leptos.hash_files |= hashes.exists();
     let server = Server::bind(config, leptos).await?;
     server.run(shutdown_signal()).await;
     Ok(())

@@ -1,6 +1,7 @@
 //! The server: configuration, the HTTP router (pages, assets, the relay),
 //! the accept loop and graceful shutdown.
 
+pub mod assets;
 pub mod backplane;
 pub mod clock;
 pub mod config;
@@ -334,6 +335,7 @@ fn router(state: AppState, policy: &PagePolicy, operator_port: bool) -> Router {
             shell(options)
         }
     };
+    let (hashed, pkg_dir) = (state.leptos.hash_files, state.leptos.site_pkg_dir.clone());
     let router = Router::new()
         .route("/new", get(new_battle))
         .merge(relay::routes())
@@ -345,7 +347,7 @@ fn router(state: AppState, policy: &PagePolicy, operator_port: bool) -> Router {
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(page))
         .with_state(state);
-    policy.layer(router)
+    policy.layer(assets::layer(router, hashed, &pkg_dir))
 }
 
 /// `GET /new`: a fresh battle, as a redirect to its page.

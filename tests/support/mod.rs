@@ -96,7 +96,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestServer {
 /// The server on port 0, sharing rooms with every server spawned on `bus`
 /// (unless `configure` sets a Redis URL).
 pub async fn spawn_app_on(bus: &MemoryBus, configure: impl FnOnce(&mut Config)) -> TestServer {
-    let leptos = site();
+    spawn_site(site(), bus, configure).await
+}
+
+/// The server on port 0 serving the site `leptos` describes.
+pub async fn spawn_site(
+    leptos: LeptosOptions,
+    bus: &MemoryBus,
+    configure: impl FnOnce(&mut Config),
+) -> TestServer {
     let mut config = Config::new("127.0.0.1:0".parse().unwrap());
     configure(&mut config);
     let server = Server::bind_on(config, leptos, bus)
