@@ -193,6 +193,33 @@ async fn start_a_battle_redirects_to_a_fresh_battle_page() {
 }
 
 #[tokio::test]
+async fn the_lobbys_join_form_works_before_the_page_hydrates() {
+    let server = spawn_app().await;
+    let location = |response: &str| {
+        response
+            .lines()
+            .find_map(|line| line.strip_prefix("location: "))
+            .map(str::to_owned)
+    };
+    let (status, response) = http_get(
+        &server,
+        "/join?battle=https%3A%2F%2Fhost%2Fbattle%2Fduel-42",
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(location(&response).as_deref(), Some("/battle/duel-42"));
+    let (status, response) = http_get(&server, "/join?battle=not+a+battle%21").await;
+    assert_eq!(status, 303);
+    let back = location(&response).expect("back to the lobby");
+    assert_eq!(back, "/?invalid=not%20a%20battle%21");
+    let (_, lobby) = http_get(&server, &back).await;
+    assert!(
+        lobby.contains("That is not a battle id or a battle link"),
+        "the lobby explains: {lobby}"
+    );
+}
+
+#[tokio::test]
 async fn the_battle_page_is_rendered_on_the_server_with_the_original_ids() {
     let server = spawn_app().await;
     let (status, page) = http_get(&server, "/battle/duel-42").await;

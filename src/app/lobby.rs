@@ -1,26 +1,28 @@
 //! The lobby: start a battle, or join one by id or link.
 
 use leptos::{ev::SubmitEvent, prelude::*};
-use leptos_router::hooks::use_navigate;
+use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::protocol::{RoomName, RoomNameError};
 
-/// `/`: start or join a battle.
+/// `/`: start or join a battle. The join form works before the page
+/// hydrates too: it goes to `/join`, which redirects to the battle, or back
+/// here with `?invalid=<what was typed>`, shown as the error.
 #[component]
 pub fn Lobby() -> impl IntoView {
-    let battle = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
+    let invalid = use_query_map().read_untracked().get("invalid");
+    let battle = RwSignal::new(invalid.clone().unwrap_or_default());
+    let error = RwSignal::new(invalid.as_deref().and_then(join_error));
     let navigate = use_navigate();
     let join = move |event: SubmitEvent| {
         event.prevent_default();
-        match parse_battle_ref(&battle.get_untracked()) {
+        let typed = battle.get_untracked();
+        match parse_battle_ref(&typed) {
             Ok(room) => {
                 error.set(None);
                 navigate(&format!("/battle/{room}"), Default::default());
             }
-            Err(reason) => error.set(Some(format!(
-                "That is not a battle id or a battle link: {reason}."
-            ))),
+            Err(_) => error.set(join_error(&typed)),
         }
     };
     view! {
@@ -33,7 +35,7 @@ pub fn Lobby() -> impl IntoView {
             <a id="startBattle" class="button primary" href="/new" rel="external">
                 "Start a battle"
             </a>
-            <form class="join" on:submit=join novalidate>
+            <form class="join" action="/join" method="get" on:submit=join novalidate>
                 <label for="joinBattle">"Join a battle"</label>
                 <div class="row">
                     <input
@@ -50,6 +52,13 @@ pub fn Lobby() -> impl IntoView {
             </form>
         </section>
     }
+}
+
+/// What the lobby says about `typed`, if it is not a battle.
+fn join_error(typed: &str) -> Option<String> {
+    parse_battle_ref(typed)
+        .err()
+        .map(|reason| format!("That is not a battle id or a battle link: {reason}."))
 }
 
 /// Reads what a player pasted into the lobby's join field: a battle id, or a

@@ -21,7 +21,7 @@ pub mod token;
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    extract::ConnectInfo,
+    extract::{ConnectInfo, Query},
     http::Request,
     response::{IntoResponse, Redirect},
     routing::get,
@@ -55,7 +55,7 @@ use self::{
     state::AppState,
     stats::Stats,
 };
-use crate::app::{shell, App};
+use crate::app::{parse_battle_ref, shell, App};
 
 /// Longest pause of the accept loop after a failed accept (e.g. out of file
 /// descriptors), so that it neither spins nor stalls.
@@ -338,6 +338,7 @@ fn router(state: AppState, policy: &PagePolicy, operator_port: bool) -> Router {
     let (hashed, pkg_dir) = (state.leptos.hash_files, state.leptos.site_pkg_dir.clone());
     let router = Router::new()
         .route("/new", get(new_battle))
+        .route("/join", get(join_battle))
         .merge(relay::routes())
         .merge(ops::routes(operator_port))
         .merge(judge::routes())
@@ -348,6 +349,39 @@ fn router(state: AppState, policy: &PagePolicy, operator_port: bool) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(page))
         .with_state(state);
     policy.layer(assets::layer(router, hashed, &pkg_dir))
+}
+
+/// What the lobby's join form sends.
+#[derive(Debug, serde::Deserialize)]
+struct JoinForm {
+    battle: Option<String>,
+}
+
+/// `GET /join?battle=<id or link>`: the lobby's form before the page
+/// hydrated: a redirect to the battle, or back to the lobby with what was
+/// typed, which it explains.
+async fn join_battle(Query(form): Query<JoinForm>) -> impl IntoResponse {
+    let typed = form.battle.unwrap_or_default();
+    match parse_battle_ref(&typed) {
+        Ok(room) => Redirect::to(&format!("/battle/{room}")),
+        Err(_) => {
+            let typed: String = typed.chars().take(200).collect();
+            let query: String = url_escape(&typed);
+            Redirect::to(&format!("/?invalid={query}"))
+        }
+    }
+}
+
+/// `text` as a query string value.
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `GET /new`: a fresh battle, as a redirect to its page.
