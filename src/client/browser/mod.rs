@@ -2,6 +2,7 @@
 
 mod listeners;
 mod page;
+mod reconnect;
 
 use std::{
     cell::{Cell, RefCell},
@@ -18,7 +19,7 @@ use self::{
     listeners::{listen, Listeners},
     page::{keep_token, now, random_id, role_name, socket_url},
 };
-use super::{after_admission_check, after_close, AfterCheck, AfterClose, ConnectionState, Views};
+use super::{ConnectionState, Views};
 use crate::{
     backoff::Backoff,
     protocol::{Action, ClientEvent, ClientFrame, Close, Role, RoomName, ServerFrame},
@@ -209,93 +210,6 @@ impl Inner {
         if let Some(socket) = self.socket.borrow_mut().take() {
             let _ = socket.ws.close();
         }
-    }
-
-    /// The socket closed with `code` and `reason`.
-    fn closed(self: &Rc<Self>, code: u16, reason: &str) {
-        self.drop_socket();
-        self.watchdog.borrow_mut().take();
-        match after_close(code, reason, self.opened.get()) {
-            AfterClose::Stop(state) => self.views.connection.set(state),
-            AfterClose::AskWhy => self.check_admission(),
-            AfterClose::Reconnect { after_ms } => self.reconnect_later(after_ms),
-        }
-    }
-
-    /// Asks the server why the socket did not open: busy (then waits as
-    /// long as it says, showing so), the token (then stops and says so), or
-    /// neither (then reconnects as usual).
-    fn check_admission(self: &Rc<Self>) {
-        self.views.connection.set(ConnectionState::Reconnecting);
-        let promise = window().fetch_with_str(&self.admission_check);
-        let weak = Rc::downgrade(self);
-        leptos::task::spawn_local(async move {
-            let answer = wasm_bindgen_futures::JsFuture::from(promise)
-                .await
-                .ok()
-                .and_then(|response| response.dyn_into::<web_sys::Response>().ok());
-            let status = answer.as_ref().map_or(0, web_sys::Response::status);
-            let retry_after =
-                answer.and_then(|response| response.headers().get("retry-after").ok().flatten());
-            let Some(inner) = weak.upgrade() else {
-                return;
-            };
-            match after_admission_check(status, retry_after.as_deref(), js_sys::Math::random()) {
-                AfterCheck::TokenRefused => {
-                    inner.views.connection.set(ConnectionState::TokenRefused)
-                }
-                AfterCheck::Busy { after_ms } => {
-                    inner.connect_after(after_ms, ConnectionState::Busy)
-                }
-                AfterCheck::Reconnect => inner.reconnect_later(None),
-            }
-        });
-    }
-
-    /// Connects again after `after_ms` if the server said when, else after
-    /// a jittered, growing delay.
-    fn reconnect_later(self: &Rc<Self>, after_ms: Option<u64>) {
-        let delay = after_ms
-            .unwrap_or_else(|| self.backoff.borrow_mut().next_delay(js_sys::Math::random()));
-        self.connect_after(delay, ConnectionState::Reconnecting);
-    }
-
-    /// Shows `state`, then connects in `delay_ms`.
-    fn connect_after(self: &Rc<Self>, delay_ms: u64, state: ConnectionState) {
-        if self.stopped.get() {
-            return;
-        }
-        self.views.connection.set(state);
-        let weak = Rc::downgrade(self);
-        let timer = Timeout::new(u32::try_from(delay_ms).unwrap_or(u32::MAX), move || {
-            if let Some(inner) = weak.upgrade() {
-                inner.connect();
-            }
-        });
-        *self.retry.borrow_mut() = Some(timer);
-    }
-
-    /// The browser came back online or the tab became visible: a pending
-    /// reconnection happens now instead of after its wait.
-    fn retry_now(self: &Rc<Self>) {
-        let visible = document().visibility_state() == web_sys::VisibilityState::Visible;
-        if visible && self.retry.borrow().is_some() {
-            self.connect();
-        }
-    }
-
-    /// (Re)arms the watchdog: if nothing arrives for a heartbeat period and
-    /// some slack, the socket is dead even if the browser has not noticed.
-    fn watch(self: &Rc<Self>) {
-        let limit = self.heartbeat_ms.get() + HEARTBEAT_SLACK_MS;
-        let weak = Rc::downgrade(self);
-        let timer = Timeout::new(u32::try_from(limit).unwrap_or(u32::MAX), move || {
-            if let Some(inner) = weak.upgrade() {
-                warn!("no heartbeat from the server: reconnecting");
-                inner.closed(Close::Shutdown.code(), "");
-            }
-        });
-        *self.watchdog.borrow_mut() = Some(timer);
     }
 
     fn send(&self, event: ClientEvent) {

@@ -4,6 +4,7 @@
 
 mod handshake;
 mod session;
+mod welcome;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

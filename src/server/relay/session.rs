@@ -10,19 +10,19 @@ use futures_util::SinkExt;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
-use super::{handshake::Admission, Relay};
+use super::{handshake::Admission, welcome::greeting, Relay};
 use crate::{
     protocol::{
         close, parse_client_frame, ClientEvent, Close, FrameError, Role, RoomName, ServerFrame,
-        Since, Welcome, MAX_FRAME_BYTES, PROTOCOL_VERSION,
+        MAX_FRAME_BYTES,
     },
     server::{
         clock::millis,
         fanout::Outgoing,
         guard::{ConnectionLimiter, Verdict},
-        hub::{JoinError, Joined, Membership},
-        room::{recover, JoinRequest, Refusal},
-        stats::{DropReason, Kind, Recovery, Stats},
+        hub::{JoinError, Membership},
+        room::{JoinRequest, Refusal},
+        stats::{DropReason, Kind, Stats},
     },
 };
 
@@ -111,46 +111,6 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
         }
     }
     session.serve().await;
-}
-
-/// The first frames of a connection that took its seat: the welcome, with
-/// the history it asked for (`since`), and an error if `since` made no
-/// sense. Counts the recovery.
-fn greeting(
-    relay: &Relay,
-    room: &RoomName,
-    role: Role,
-    me: &str,
-    joined: Joined,
-    since: &Since,
-) -> Vec<ServerFrame> {
-    let recovery = recover(&joined.history, joined.history_floor, joined.seq, since);
-    if *since != Since::Nothing {
-        relay
-            .stats
-            .recovery(match (&recovery.problem, recovery.recovered) {
-                (Some(_), _) => Recovery::Invalid,
-                (None, Some(true)) => Recovery::Recovered,
-                (None, _) => Recovery::NotRecovered,
-            });
-    }
-    let welcome = ServerFrame::Welcome(Welcome {
-        protocol: PROTOCOL_VERSION,
-        room: room.clone(),
-        you: me.to_owned(),
-        role,
-        resumed: joined.seat.resumed,
-        seq: joined.seq,
-        heartbeat_ms: millis(relay.heartbeat),
-        members: joined.members,
-        history: recovery.entries,
-        recovered: recovery.recovered,
-    });
-    let problem = recovery.problem.map(|message| ServerFrame::Error {
-        code: "invalid_since".into(),
-        message,
-    });
-    std::iter::once(welcome).chain(problem).collect()
 }
 
 impl Session {

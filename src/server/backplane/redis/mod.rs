@@ -13,7 +13,9 @@
 //!   one ([`codec`]).
 //! - per live instance, `battle:node:<id>`, refreshed while it runs.
 //!
-//! The parts:
+//! The parts (besides [`source`], where Redis is and the calls' deadlines,
+//! [`rooms`], the room store's operations, and [`frames`], this instance's
+//! frame ids):
 //! - [`store`]: roster changes read the roster, apply the pure
 //!   [`Change`](crate::server::room::Change) rules, and commit with a Lua
 //!   script (`scripts/commit.lua`) only if the version did not move,
@@ -40,10 +42,13 @@
 //!   ready.
 
 mod codec;
+mod frames;
 mod keys;
 mod link;
 mod liveness;
 mod offline;
+mod rooms;
+mod source;
 mod store;
 mod upkeep;
 
@@ -57,26 +62,22 @@ use std::{
     time::Duration,
 };
 
-use redis::{
-    aio::ConnectionManager, sentinel::Sentinel, Client, ErrorKind, RedisError, ServerErrorKind,
-};
-use std::{
-    collections::{HashSet, VecDeque},
-    sync::atomic::AtomicU64,
-};
+use redis::{aio::ConnectionManager, ErrorKind, RedisError, ServerErrorKind};
+use std::sync::atomic::AtomicU64;
 use tokio::sync::Notify;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, warn};
 
+pub use self::source::{RedisSource, RedisTimeouts};
 use self::{
+    frames::RecentFrames,
     offline::{QueuedDisconnect, Subscription},
+    source::Source,
     store::Scripts,
 };
-use super::{
-    BackplaneError, BoxFuture, JoinError, Joined, RoomSink, RoomStore, Transport, VerdictError,
-};
+use super::{BackplaneError, RoomSink, Transport};
 use crate::{
-    protocol::{Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, RoomName, ServerFrame},
+    protocol::{MemberRef, RoomName},
     server::{
         clock::{millis, Clock},
         room::{JoinRequest, Limits, Roster},
@@ -88,96 +89,6 @@ use crate::{
 /// How long a room's state stays in Redis once no instance serves it (plus
 /// the grace period, so that a reconnecting member's seat outlives it).
 const ROOM_TTL: Duration = Duration::from_secs(60);
-/// Frame ids of this instance remembered, to recognise a late copy.
-const RECENT_FRAMES: usize = 4096;
-
-/// Deadlines of the link to Redis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RedisTimeouts {
-    /// Longest wait for any one Redis call (a command, a script, a
-    /// subscription): past it the call fails, and the link counts as down.
-    pub command: Duration,
-    /// Longest silence of the pub/sub connection (pinged every second)
-    /// before the link counts as down.
-    pub liveness: Duration,
-}
-
-/// Where the Redis server is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedisSource {
-    /// At this URL (`redis://host:port/`).
-    Url(String),
-    /// Wherever these Sentinels (`host:port`) say the master named `master`
-    /// is now: asked again on every reconnection, so the instance follows
-    /// a failover by itself.
-    Sentinel {
-        /// The Sentinels' addresses.
-        sentinels: Vec<String>,
-        /// The master's name in their configuration.
-        master: String,
-    },
-}
-
-/// How the instance finds the Redis master.
-enum Source {
-    Direct(Client),
-    Sentinel {
-        // Held across the Sentinels' answer, by the link task only.
-        sentinel: tokio::sync::Mutex<Sentinel>,
-        master: String,
-    },
-}
-
-impl Source {
-    fn new(source: &RedisSource) -> Result<Self, RedisError> {
-        Ok(match source {
-            RedisSource::Url(url) => Self::Direct(Client::open(url.as_str())?),
-            RedisSource::Sentinel { sentinels, master } => {
-                let urls: Vec<String> = sentinels.iter().map(|s| format!("redis://{s}/")).collect();
-                Self::Sentinel {
-                    sentinel: tokio::sync::Mutex::new(Sentinel::build(urls)?),
-                    master: master.clone(),
-                }
-            }
-        })
-    }
-
-    /// A client for the master now.
-    async fn master(&self) -> Result<Client, RedisError> {
-        match self {
-            Self::Direct(client) => Ok(client.clone()),
-            Self::Sentinel { sentinel, master } => {
-                sentinel.lock().await.async_master_for(master, None).await
-            }
-        }
-    }
-}
-
-/// The ids of this instance's frames that reached its own members, either
-/// back from Redis or, when a publish failed, directly: each is delivered
-/// once, whichever way comes first.
-#[derive(Debug, Default)]
-struct RecentFrames {
-    ids: HashSet<String>,
-    order: VecDeque<String>,
-}
-
-impl RecentFrames {
-    /// `true` the first time `id` is seen (and remembers it).
-    fn first(&mut self, id: &str) -> bool {
-        if self.ids.contains(id) {
-            return false;
-        }
-        if self.order.len() == RECENT_FRAMES {
-            if let Some(old) = self.order.pop_front() {
-                self.ids.remove(&old);
-            }
-        }
-        self.ids.insert(id.to_owned());
-        self.order.push_back(id.to_owned());
-        true
-    }
-}
 
 /// A seat held by a connection of this instance.
 #[derive(Debug, Clone)]
@@ -377,150 +288,5 @@ impl Transport for RedisBackplane {
                 lock(&self.instance.down_reason).clone(),
             ))
         }
-    }
-}
-
-impl RoomStore for RedisBackplane {
-    fn join<'a>(
-        &'a self,
-        room: &'a RoomName,
-        request: JoinRequest,
-        now: u64,
-    ) -> BoxFuture<'a, Result<Joined, JoinError>> {
-        let instance = &self.instance;
-        Box::pin(async move {
-            let (Some(local), true) = (instance.subscription(room), instance.is_up()) else {
-                return Err(BackplaneError::Unavailable.into());
-            };
-            tokio::time::timeout(instance.timeouts.command * 2, local.subscribed())
-                .await
-                .map_err(|_| BackplaneError::Unavailable)??;
-            let (seat, seq, roster) = instance
-                .update(room, 0, |roster, commit| {
-                    commit.change.expire(roster, now);
-                    Ok::<_, JoinError>(commit.change.take_seat(
-                        roster,
-                        request.clone(),
-                        &instance.limits,
-                    )?)
-                })
-                .await?;
-            lock(&instance.seats).insert(
-                request.conn.clone(),
-                LocalSeat {
-                    room: room.clone(),
-                    request,
-                    member: seat.member.clone(),
-                },
-            );
-            let (history, history_floor) = instance.history(room, seq).await?;
-            Ok(Joined {
-                seat,
-                seq,
-                members: roster.snapshot(now),
-                history,
-                history_floor,
-            })
-        })
-    }
-
-    fn disconnect<'a>(
-        &'a self,
-        room: &'a RoomName,
-        conn: &'a str,
-        clean: bool,
-        now: u64,
-    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
-        let instance = &self.instance;
-        Box::pin(async move {
-            let seat = lock(&instance.seats).remove(conn);
-            if instance.is_up() {
-                let change = instance
-                    .update(room, 0, |roster, commit| {
-                        Ok::<_, BackplaneError>(commit.change.give_up_seat(
-                            roster,
-                            conn,
-                            clean,
-                            &instance.limits,
-                            now,
-                        ))
-                    })
-                    .await;
-                if let Ok((deadline, _, _)) = change {
-                    return Ok(deadline);
-                }
-            }
-            Ok(seat
-                .and_then(|seat| instance.disconnect_offline(room, conn, clean, seat.member, now)))
-        })
-    }
-
-    fn expire<'a>(
-        &'a self,
-        room: &'a RoomName,
-        now: u64,
-    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
-        Box::pin(self.instance.expire(room, now))
-    }
-
-    fn publish<'a>(
-        &'a self,
-        room: &'a RoomName,
-        from: &'a str,
-        frame: ClientFrame,
-        now: u64,
-    ) -> BoxFuture<'a, Result<(), BackplaneError>> {
-        let instance = &self.instance;
-        Box::pin(async move {
-            let event = frame.event;
-            let frame = ServerFrame::relayed(frame, from.to_owned(), 0);
-            let id = instance.frame_id();
-            if instance.is_up() {
-                let published = instance.publish_frame(room, from, &id, event, &frame, now);
-                if published.await.is_ok() {
-                    return Ok(());
-                }
-            }
-            // Redis is down, or did not answer in time (it may still
-            // publish the frame later: the id tells that copy apart). The
-            // members here get the frame now, once.
-            instance.stats.unpublished();
-            if instance.first_delivery(&id) {
-                instance.deliver_locally(room, frame, Some((from, event, now)));
-            }
-            Ok(())
-        })
-    }
-
-    fn publish_verdict<'a>(
-        &'a self,
-        room: &'a RoomName,
-        player: &'a PlayerKey,
-        action: Action,
-        now: u64,
-    ) -> BoxFuture<'a, Result<(), VerdictError>> {
-        let instance = &self.instance;
-        Box::pin(async move {
-            if !instance.is_up() {
-                return Err(BackplaneError::Unavailable.into());
-            }
-            let member = instance
-                .load(room)
-                .await?
-                .roster
-                .player_of(player)
-                .ok_or(VerdictError::NoSuchPlayer)?;
-            let event = ClientEvent::Action(action);
-            let frame = ServerFrame::verdict(action, member.id.clone(), 0);
-            let id = instance.frame_id();
-            if instance
-                .publish_frame(room, &member.id, &id, event, &frame, now)
-                .await?
-            {
-                Ok(())
-            } else {
-                Err(VerdictError::NoSuchPlayer)
-            }
-        })
     }
 }

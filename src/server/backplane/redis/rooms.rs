@@ -1,0 +1,157 @@
+//! The room store of the Redis backplane: seats, presence, frames and
+//! verdicts, through the instance's store and, while Redis is unreachable,
+//! its offline rooms.
+
+use super::{lock, LocalSeat, RedisBackplane};
+use crate::{
+    protocol::{Action, ClientEvent, ClientFrame, PlayerKey, RoomName, ServerFrame},
+    server::{
+        backplane::{BackplaneError, BoxFuture, JoinError, Joined, RoomStore, VerdictError},
+        room::JoinRequest,
+    },
+};
+
+impl RoomStore for RedisBackplane {
+    fn join<'a>(
+        &'a self,
+        room: &'a RoomName,
+        request: JoinRequest,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Joined, JoinError>> {
+        let instance = &self.instance;
+        Box::pin(async move {
+            let (Some(local), true) = (instance.subscription(room), instance.is_up()) else {
+                return Err(BackplaneError::Unavailable.into());
+            };
+            tokio::time::timeout(instance.timeouts.command * 2, local.subscribed())
+                .await
+                .map_err(|_| BackplaneError::Unavailable)??;
+            let (seat, seq, roster) = instance
+                .update(room, 0, |roster, commit| {
+                    commit.change.expire(roster, now);
+                    Ok::<_, JoinError>(commit.change.take_seat(
+                        roster,
+                        request.clone(),
+                        &instance.limits,
+                    )?)
+                })
+                .await?;
+            lock(&instance.seats).insert(
+                request.conn.clone(),
+                LocalSeat {
+                    room: room.clone(),
+                    request,
+                    member: seat.member.clone(),
+                },
+            );
+            let (history, history_floor) = instance.history(room, seq).await?;
+            Ok(Joined {
+                seat,
+                seq,
+                members: roster.snapshot(now),
+                history,
+                history_floor,
+            })
+        })
+    }
+
+    fn disconnect<'a>(
+        &'a self,
+        room: &'a RoomName,
+        conn: &'a str,
+        clean: bool,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
+        let instance = &self.instance;
+        Box::pin(async move {
+            let seat = lock(&instance.seats).remove(conn);
+            if instance.is_up() {
+                let change = instance
+                    .update(room, 0, |roster, commit| {
+                        Ok::<_, BackplaneError>(commit.change.give_up_seat(
+                            roster,
+                            conn,
+                            clean,
+                            &instance.limits,
+                            now,
+                        ))
+                    })
+                    .await;
+                if let Ok((deadline, _, _)) = change {
+                    return Ok(deadline);
+                }
+            }
+            Ok(seat
+                .and_then(|seat| instance.disconnect_offline(room, conn, clean, seat.member, now)))
+        })
+    }
+
+    fn expire<'a>(
+        &'a self,
+        room: &'a RoomName,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
+        Box::pin(self.instance.expire(room, now))
+    }
+
+    fn publish<'a>(
+        &'a self,
+        room: &'a RoomName,
+        from: &'a str,
+        frame: ClientFrame,
+        now: u64,
+    ) -> BoxFuture<'a, Result<(), BackplaneError>> {
+        let instance = &self.instance;
+        Box::pin(async move {
+            let event = frame.event;
+            let frame = ServerFrame::relayed(frame, from.to_owned(), 0);
+            let id = instance.frame_id();
+            if instance.is_up() {
+                let published = instance.publish_frame(room, from, &id, event, &frame, now);
+                if published.await.is_ok() {
+                    return Ok(());
+                }
+            }
+            // Redis is down, or did not answer in time (it may still
+            // publish the frame later: the id tells that copy apart). The
+            // members here get the frame now, once.
+            instance.stats.unpublished();
+            if instance.first_delivery(&id) {
+                instance.deliver_locally(room, frame, Some((from, event, now)));
+            }
+            Ok(())
+        })
+    }
+
+    fn publish_verdict<'a>(
+        &'a self,
+        room: &'a RoomName,
+        player: &'a PlayerKey,
+        action: Action,
+        now: u64,
+    ) -> BoxFuture<'a, Result<(), VerdictError>> {
+        let instance = &self.instance;
+        Box::pin(async move {
+            if !instance.is_up() {
+                return Err(BackplaneError::Unavailable.into());
+            }
+            let member = instance
+                .load(room)
+                .await?
+                .roster
+                .player_of(player)
+                .ok_or(VerdictError::NoSuchPlayer)?;
+            let event = ClientEvent::Action(action);
+            let frame = ServerFrame::verdict(action, member.id.clone(), 0);
+            let id = instance.frame_id();
+            if instance
+                .publish_frame(room, &member.id, &id, event, &frame, now)
+                .await?
+            {
+                Ok(())
+            } else {
+                Err(VerdictError::NoSuchPlayer)
+            }
+        })
+    }
+}
