@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use battle_status::{
-    protocol::{parse_client_frame, ClientEvent, ClientFrame, Role, RoomName, ServerFrame},
+    protocol::{
+        parse_client_frame, ClientEvent, ClientFrame, MemberRef, Role, RoomName, ServerFrame,
+    },
     server::{
         backplane::{Limits, MemoryBus},
         clock::Clock,
@@ -32,9 +34,8 @@ fn parse_and_validate(frame: &str) -> ClientFrame {
 #[divan::bench]
 fn stamp_and_serialise(bencher: Bencher) {
     let frame = parse_client_frame(ACTION).expect("a valid frame");
-    bencher.bench(|| {
-        ServerFrame::relayed(black_box(frame.clone()), "0b6f1c2d9e8a4b7f".into(), 42).to_json()
-    });
+    let from = MemberRef::new("0b6f1c2d9e8a4b7f", Role::Player);
+    bencher.bench(|| ServerFrame::relayed(black_box(frame.clone()), &from, 42).to_json());
 }
 
 /// One action published to a room of `members` connections on one node:
@@ -66,6 +67,7 @@ fn room_fan_out(bencher: Bencher, members: usize) {
                 role: if n < 2 { Role::Player } else { Role::Spectator },
                 key: None,
                 new_id: format!("m{n}"),
+                name: None,
             };
             runtime
                 .block_on(hub.join(&room, request))
@@ -74,9 +76,10 @@ fn room_fan_out(bencher: Bencher, members: usize) {
         })
         .collect();
     let frame = ClientFrame::new(ClientEvent::Typing).with_client_id("k3j9x");
+    let from = MemberRef::new("m0", Role::Player);
     bencher.bench_local(|| {
         runtime
-            .block_on(hub.publish(&room, "m0", black_box(frame.clone())))
+            .block_on(hub.publish(&room, &from, black_box(frame.clone())))
             .expect("published");
         // Keep the mailboxes from filling: take the frame back out.
         for membership in &memberships {

@@ -70,6 +70,7 @@ fn mint(args: TokenArgs) -> String {
         room: args.room,
         player: args.player,
         role: args.role,
+        name: args.name,
         exp: now.saturating_add(args.ttl_secs),
     };
     token::mint(&args.token_secret, &claims)

@@ -27,6 +27,7 @@ fn token_for(room: &str, player: &str) -> String {
         room: RoomName::parse(room).unwrap(),
         player: PlayerKey::parse(player).unwrap(),
         role: Role::Player,
+        name: None,
         exp,
     };
     token::mint(&Secret::new(SECRET).unwrap(), &claims)

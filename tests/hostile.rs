@@ -390,6 +390,7 @@ fn claims(room: &str, role: Role, exp: u64) -> Claims {
         room: RoomName::parse(room).unwrap(),
         player: PlayerKey::parse("host-app-player-0042").unwrap(),
         role,
+        name: None,
         exp,
     }
 }

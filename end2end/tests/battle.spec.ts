@@ -71,9 +71,10 @@ test('two players in one battle, side by side', async ({ browser, server }) => {
   const open = async () => (await browser.newContext({ viewport: { width: 796, height: 760 } })).newPage();
   const alice = await open();
   const bob = await open();
-  await openBattle(alice, url);
-  await openBattle(bob, url);
+  await openBattle(alice, `${url}?name=Ada`);
+  await openBattle(bob, `${url}?name=Grace`);
 
+  await expect(alice.locator('#opponentName')).toHaveText('Grace');
   await bob.getByRole('button', { name: 'Submit' }).click();
   await expect(alice.locator('#opponentStatus')).toHaveText('Submitted code');
   await alice.locator('#editor').pressSequentially('fn solve(n: u64) -> u64 {\n');

@@ -13,7 +13,6 @@ test('a spectator opened mid-battle sees the battle so far, then live', async ({
   const watcher = await newPlayer(browser);
   await openBattle(watcher, `${url}?role=spectator`);
   const timeline = watcher.locator('#timeline');
-  await expect(timeline).toHaveAttribute('role', 'log');
   await expect(timeline.locator('li')).toHaveText([
     /^Player 1 · joined · 0:0\d$/,
     /^Player 2 · joined · /,
@@ -22,6 +21,7 @@ test('a spectator opened mid-battle sees the battle so far, then live', async ({
   ]);
   await bob.getByRole('button', { name: 'Run' }).click();
   await expect(timeline.locator('li').last()).toHaveText(/^Player 2 · Running code · /);
+  await expect(watcher.locator('#announcer'), 'moves are announced once, politely').toHaveText('Player 2: Running code');
   await expect(bob.locator('#opponentMoves li').first()).toHaveText(/^Running code · /);
 });
 

@@ -5,7 +5,10 @@
 
 use battle_status::{
     app::parse_battle_ref,
-    protocol::{parse_client_frame, Action, PlayerKey, Role, RoomName, ServerFrame, Since},
+    protocol::{
+        parse_client_frame, Action, PlayerKey, PlayerName, Role, RoomName, ServerFrame, Since,
+        MAX_NAME_CHARS,
+    },
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -24,6 +27,12 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(room) = RoomName::parse(text) {
         assert_eq!(room.as_str(), text);
+    }
+    if let Ok(name) = PlayerName::parse(text) {
+        let kept = name.as_str();
+        assert!(!kept.is_empty() && kept.chars().count() <= MAX_NAME_CHARS);
+        assert!(!kept.chars().any(char::is_control), "{kept:?}");
+        assert_eq!(PlayerName::parse(kept), Ok(name.clone()), "names are kept trimmed");
     }
     let _ = parse_battle_ref(text);
     let _ = PlayerKey::parse(text);

@@ -1,18 +1,20 @@
-//! The battle page: a player's editor, Run and Submit, their connection and
-//! the opponent's status; or a spectator's view of both players.
+//! The battle page: its head (the battle, the link, notifications, the
+//! connection), the player's desk or a spectator's view of both players,
+//! and the live region that announces changes. Names are text, never
+//! markup.
 
-use leptos::{ev, prelude::*};
+use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use web_sys::HtmlTextAreaElement;
 
+use super::player_desk::PlayerDesk;
 use crate::{
-    client::{copy_to_clipboard, BattleClient, ConnectionState, Views},
-    protocol::{Action, Role, RoomName},
-    status::{action_label, Status},
+    client::{copy_to_clipboard, BattleClient, ConnectionState, Notifications, Views},
+    protocol::{PlayerName, Role, RoomName},
+    status::Badge,
 };
 
-/// Spaces inserted by the Tab key in the editor.
-const INDENT: &str = "    ";
+/// The client of this page, once it runs (in the browser).
+pub(super) type Client = StoredValue<Option<BattleClient>, LocalStorage>;
 
 /// `/battle/<id>[?role=spectator]`: a battle, or a plain message if the id
 /// is not valid.
@@ -33,8 +35,13 @@ pub fn BattlePage() -> impl IntoView {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         });
+        // The player's name from the battle link, if it has a valid one.
+        let name = query
+            .read()
+            .get("name")
+            .and_then(|name| PlayerName::parse(&name).ok());
         match RoomName::parse(&id) {
-            Ok(room) => view! { <Battle room role token/> }.into_any(),
+            Ok(room) => view! { <Battle room role token name/> }.into_any(),
             Err(reason) => view! {
                 <section class="card narrow">
                     <h1>"No such battle"</h1>
@@ -48,23 +55,21 @@ pub fn BattlePage() -> impl IntoView {
 }
 
 #[component]
-fn Battle(room: RoomName, role: Role, token: Option<String>) -> impl IntoView {
-    let views = Views {
-        connection: RwSignal::new(ConnectionState::Connecting),
-        opponent: RwSignal::new(Status::Waiting),
-        players: RwSignal::new([Status::Waiting; 2]),
-        own_action: RwSignal::new(None),
-        timeline: RwSignal::new(Vec::new()),
-        opponent_moves: RwSignal::new(Vec::new()),
-        history_gap: RwSignal::new(false),
-    };
-    let client = StoredValue::new_local(None::<BattleClient>);
+fn Battle(
+    room: RoomName,
+    role: Role,
+    token: Option<String>,
+    name: Option<PlayerName>,
+) -> impl IntoView {
+    let views = Views::new();
+    let client: Client = StoredValue::new_local(None);
     let started_room = room.clone();
     Effect::new(move |_| {
         client.set_value(BattleClient::start(
             started_room.clone(),
             role,
             token.clone(),
+            name.clone(),
             views,
         ));
     });
@@ -77,6 +82,7 @@ fn Battle(room: RoomName, role: Role, token: Option<String>) -> impl IntoView {
         Role::Player => view! { <PlayerDesk client views/> }.into_any(),
         Role::Spectator => view! { <SpectatorDesk views/> }.into_any(),
     };
+    let announcement = views.announcement;
 
     view! {
         <section class="battle">
@@ -92,6 +98,7 @@ fn Battle(room: RoomName, role: Role, token: Option<String>) -> impl IntoView {
                     <h1 class="battle-id">{room.to_string()}</h1>
                 </div>
                 <div class="head-actions">
+                    <NotifyButton client views/>
                     <CopyLink link=battle_link.clone()/>
                     {(role == Role::Player)
                         .then(|| {
@@ -111,6 +118,9 @@ fn Battle(room: RoomName, role: Role, token: Option<String>) -> impl IntoView {
                     </span>
                 </div>
             </div>
+            <p id="announcer" class="visually-hidden" role="status" aria-live="polite">
+                {move || announcement.get()}
+            </p>
             {move || {
                 connection
                     .get()
@@ -155,101 +165,65 @@ fn CopyLink(link: String) -> impl IntoView {
     }
 }
 
-/// A player's side: the editor, Run and Submit, and the opponent.
+/// Offers browser notifications of verdicts, asked for only on a click.
 #[component]
-fn PlayerDesk(
-    client: StoredValue<Option<BattleClient>, LocalStorage>,
-    views: Views,
-) -> impl IntoView {
-    let with_client = move |f: &dyn Fn(&BattleClient)| client.with_value(|c| c.iter().for_each(f));
-    let on_keydown = move |event: ev::KeyboardEvent| {
-        if event.key() == "Tab" && !event.shift_key() && !event.ctrl_key() && !event.alt_key() {
-            event.prevent_default();
-            indent(&event_target::<HtmlTextAreaElement>(&event));
-            with_client(&BattleClient::typed);
-        }
-    };
-    let opponent = views.opponent;
-    let own_action = views.own_action;
-    let moves = views.opponent_moves;
+fn NotifyButton(client: Client, views: Views) -> impl IntoView {
+    let state = views.notifications;
+    let enable =
+        move |_| client.with_value(|c| c.iter().for_each(BattleClient::enable_notifications));
     view! {
-        <div class="battle-grid">
-            <div class="card editor-card">
-                <label for="editor" class="card-title">"Your solution"</label>
-                <textarea
-                    id="editor"
-                    class="editor"
-                    spellcheck="false"
-                    autocapitalize="off"
-                    autocomplete="off"
-                    placeholder="// write your solution here"
-                    on:input=move |_| with_client(&BattleClient::typed)
-                    on:keydown=on_keydown
-                ></textarea>
-                <div class="editor-actions">
-                    <p id="ownStatus" class="own-status" aria-live="polite">
-                        {move || {
-                            own_action
-                                .get()
-                                .map(|action| format!("Last sent: {}", action_label(action)))
-                        }}
-                    </p>
-                    <button
-                        id="runButton"
-                        class="button"
-                        on:click=move |_| with_client(&|c| c.act(Action::Running))
-                    >
-                        "Run"
-                    </button>
-                    <button
-                        id="submitButton"
-                        class="button primary"
-                        on:click=move |_| with_client(&|c| c.act(Action::Submitted))
-                    >
-                        "Submit"
-                    </button>
-                </div>
-            </div>
-            <aside class="card opponent-card" aria-label="Opponent">
-                <p class="card-title">"Opponent"</p>
-                <div
-                    id="opponentStatus"
-                    class="status"
-                    data-status=move || opponent.get().name()
-                    aria-live="polite"
-                >
-                    {move || opponent.get().label()}
-                </div>
-                <p class="card-title moves-title" id="opponentMovesTitle">"Opponent's last moves"</p>
-                <ol id="opponentMoves" class="moves" aria-labelledby="opponentMovesTitle">
-                    <For each=move || numbered(moves.get()) key=|line| line.clone() let:line>
-                        <li>{line.1}</li>
-                    </For>
-                </ol>
-                <HistoryGap views/>
-            </aside>
-        </div>
+        <Show when=move || state.get() != Notifications::Unavailable>
+            <button
+                id="notifyButton"
+                class="button ghost"
+                on:click=enable
+                disabled=move || state.get() != Notifications::Off
+            >
+                {move || match state.get() {
+                    Notifications::On => "Verdicts notify you",
+                    Notifications::Blocked => "Notifications blocked",
+                    _ => "Notify me of verdicts",
+                }}
+            </button>
+        </Show>
     }
 }
 
-/// A spectator's side: both players' statuses.
+/// "Away for 40 s" beside a status, while the player's tab is hidden.
+#[component]
+pub(super) fn AwayPill(id: &'static str, badge: Signal<Badge>) -> impl IntoView {
+    view! {
+        <span id=id class="away-pill" hidden=move || badge.get().away.is_none()>
+            {move || badge.get().away.map(|away| format!("· {away}"))}
+        </span>
+    }
+}
+
+/// A spectator's side: both players' names and statuses.
 #[component]
 fn SpectatorDesk(views: Views) -> impl IntoView {
     let players = views.players;
+    let badges = views.player_badges;
     let panel = move |at: usize| {
-        let id = format!("player{}Status", at + 1);
+        let number = at + 1;
+        let badge = Signal::derive(move || badges.get()[at].clone());
+        let away_id = ["player1Away", "player2Away"][at];
         view! {
-            <div class="card player-card">
-                <p class="card-title">{format!("Player {}", at + 1)}</p>
-                <div
-                    id=id
-                    class="status"
-                    data-status=move || players.get()[at].name()
-                    aria-live="polite"
-                >
-                    {move || players.get()[at].watcher_label()}
+            <section class="card player-card" aria-labelledby=format!("player{number}Name")>
+                <p class="card-title player-name" id=format!("player{number}Name")>
+                    {move || badge.get().name.unwrap_or_else(|| format!("Player {number}"))}
+                </p>
+                <div class="status-line">
+                    <div
+                        id=format!("player{number}Status")
+                        class="status"
+                        data-status=move || players.get()[at].name()
+                    >
+                        {move || players.get()[at].watcher_label()}
+                    </div>
+                    <AwayPill id=away_id badge/>
                 </div>
-            </div>
+            </section>
         }
     };
     let timeline = views.timeline;
@@ -257,7 +231,7 @@ fn SpectatorDesk(views: Views) -> impl IntoView {
         <div class="spectator-grid">{panel(0)} {panel(1)}</div>
         <section class="card timeline-card" aria-labelledby="timelineTitle">
             <h2 class="card-title" id="timelineTitle">"Timeline"</h2>
-            <ol id="timeline" class="timeline" role="log" aria-live="polite">
+            <ol id="timeline" class="timeline">
                 <For each=move || numbered(timeline.get()) key=|line| line.clone() let:line>
                     <li>{line.1}</li>
                 </For>
@@ -268,13 +242,13 @@ fn SpectatorDesk(views: Views) -> impl IntoView {
 }
 
 /// Lines with their place, so that two equal lines are two items.
-fn numbered(lines: Vec<String>) -> Vec<(usize, String)> {
+pub(super) fn numbered(lines: Vec<String>) -> Vec<(usize, String)> {
     lines.into_iter().enumerate().collect()
 }
 
 /// Said when a reconnection could not recover every earlier move.
 #[component]
-fn HistoryGap(views: Views) -> impl IntoView {
+pub(super) fn HistoryGap(views: Views) -> impl IntoView {
     let gap = views.history_gap;
     view! {
         <Show when=move || gap.get()>
@@ -283,26 +257,4 @@ fn HistoryGap(views: Views) -> impl IntoView {
             </p>
         </Show>
     }
-}
-
-/// Replaces the editor's selection with [`INDENT`], as a code editor does.
-fn indent(editor: &HtmlTextAreaElement) {
-    let value = editor.value();
-    let to_byte = |utf16: Option<u32>| {
-        let utf16 = utf16.unwrap_or(0) as usize;
-        let mut units = 0;
-        value
-            .char_indices()
-            .find(|(_, c)| {
-                let here = units >= utf16;
-                units += c.len_utf16();
-                here
-            })
-            .map_or(value.len(), |(at, _)| at)
-    };
-    let start = to_byte(editor.selection_start().ok().flatten());
-    let end = to_byte(editor.selection_end().ok().flatten()).max(start);
-    editor.set_value(&format!("{}{INDENT}{}", &value[..start], &value[end..]));
-    let caret = (value[..start].encode_utf16().count() + INDENT.len()) as u32;
-    let _ = editor.set_selection_range(caret, caret);
 }

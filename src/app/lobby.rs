@@ -1,9 +1,16 @@
-//! The lobby: start a battle, or join one by id or link.
+//! The lobby: the player's name, then start a battle, or join one by id or
+//! link.
 
-use leptos::{ev::SubmitEvent, prelude::*};
+use leptos::{
+    ev::{Event, SubmitEvent},
+    prelude::*,
+};
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-use crate::protocol::{RoomName, RoomNameError};
+use crate::{
+    client::{remember_name, remembered_name},
+    protocol::{PlayerName, RoomName, RoomNameError},
+};
 
 /// `/`: start or join a battle. The join form works before the page
 /// hydrates too: it goes to `/join`, which redirects to the battle, or back
@@ -13,6 +20,24 @@ pub fn Lobby() -> impl IntoView {
     let invalid = use_query_map().read_untracked().get("invalid");
     let battle = RwSignal::new(invalid.clone().unwrap_or_default());
     let error = RwSignal::new(invalid.as_deref().and_then(join_error));
+    let name = RwSignal::new(String::new());
+    let name_error = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(remembered) = remembered_name() {
+            name.set(remembered.as_str().to_owned());
+        }
+    });
+    let rename = move |event: Event| {
+        let typed = event_target_value(&event);
+        match PlayerName::parse(&typed) {
+            Ok(taken) => {
+                remember_name(&taken);
+                name.set(taken.as_str().to_owned());
+                name_error.set(None);
+            }
+            Err(error) => name_error.set(Some(error.to_string())),
+        }
+    };
     let navigate = use_navigate();
     let join = move |event: SubmitEvent| {
         event.prevent_default();
@@ -32,10 +57,24 @@ pub fn Lobby() -> impl IntoView {
                 "See what your opponent is doing right now: typing, running code, "
                 "submitting, or thinking."
             </p>
+            <div class="name-field">
+                <label for="lobbyName">"Your name"</label>
+                <input
+                    id="lobbyName"
+                    form="joinForm"
+                    name="name"
+                    autocomplete="nickname"
+                    placeholder="Shown to your opponent"
+                    aria-describedby="lobbyNameError"
+                    prop:value=move || name.get()
+                    on:change=rename
+                />
+                <p id="lobbyNameError" class="error" role="alert">{move || name_error.get()}</p>
+            </div>
             <a id="startBattle" class="button primary" href="/new" rel="external">
                 "Start a battle"
             </a>
-            <form class="join" action="/join" method="get" on:submit=join novalidate>
+            <form id="joinForm" class="join" action="/join" method="get" on:submit=join novalidate>
                 <label for="joinBattle">"Join a battle"</label>
                 <div class="row">
                     <input

@@ -2,6 +2,7 @@
 
 mod battle;
 mod lobby;
+mod player_desk;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};

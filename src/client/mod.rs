@@ -13,16 +13,16 @@ mod inert;
 mod rules;
 
 #[cfg(feature = "hydrate")]
-pub use browser::{copy_to_clipboard, BattleClient};
+pub use browser::{copy_to_clipboard, remember_name, remembered_name, BattleClient};
 #[cfg(not(feature = "hydrate"))]
-pub use inert::{copy_to_clipboard, BattleClient};
+pub use inert::{copy_to_clipboard, remember_name, remembered_name, BattleClient};
 pub use rules::{after_admission_check, after_close, AfterCheck, AfterClose};
 
 use leptos::prelude::RwSignal;
 
 use crate::{
     protocol::{Action, Close},
-    status::Status,
+    status::{Badge, Status},
 };
 
 /// The player's own link to the relay.
@@ -123,6 +123,61 @@ pub struct Views {
     pub opponent_moves: RwSignal<Vec<String>>,
     /// Some earlier moves could not be recovered after a reconnection.
     pub history_gap: RwSignal<bool>,
+    /// The opponent's name and away state, beside their status.
+    pub opponent_badge: RwSignal<Badge>,
+    /// The two players' names and away states, for a spectator.
+    pub player_badges: RwSignal<[Badge; 2]>,
+    /// The last change worth announcing to a screen reader.
+    pub announcement: RwSignal<String>,
+    /// The player's own name, as the room has it (or as asked for).
+    pub name: RwSignal<String>,
+    /// Why the name typed was not taken, if it was not.
+    pub name_error: RwSignal<Option<String>>,
+    /// The name comes from the battle link's token and cannot be changed.
+    pub name_locked: RwSignal<bool>,
+    /// Whether verdicts raise a browser notification while the tab is hidden.
+    pub notifications: RwSignal<Notifications>,
+}
+
+impl Views {
+    /// Fresh views, before the socket opens.
+    pub fn new() -> Self {
+        Self {
+            connection: RwSignal::new(ConnectionState::Connecting),
+            opponent: RwSignal::new(Status::Waiting),
+            players: RwSignal::new([Status::Waiting; 2]),
+            own_action: RwSignal::new(None),
+            timeline: RwSignal::new(Vec::new()),
+            opponent_moves: RwSignal::new(Vec::new()),
+            history_gap: RwSignal::new(false),
+            opponent_badge: RwSignal::new(Badge::default()),
+            player_badges: RwSignal::new(Default::default()),
+            announcement: RwSignal::new(String::new()),
+            name: RwSignal::new(String::new()),
+            name_error: RwSignal::new(None),
+            name_locked: RwSignal::new(false),
+            notifications: RwSignal::new(Notifications::Unavailable),
+        }
+    }
+}
+
+impl Default for Views {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Browser notifications of verdicts, as the player chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notifications {
+    /// The browser has none (or the page is not hydrated yet).
+    Unavailable,
+    /// Not asked for yet: the page offers them.
+    Off,
+    /// The player allowed them.
+    On,
+    /// The player (or the browser) refused them.
+    Blocked,
 }
 
 #[cfg(test)]

@@ -1,19 +1,25 @@
 //! What clients send: the original script's `typing` and `action` frames,
-//! read and validated once, keeping only the fields that are relayed.
+//! and this page's `away` and `name` frames, read and validated once,
+//! keeping only the fields that are relayed.
 
 use serde::Serialize;
 use serde_json::{Number, Value};
 use thiserror::Error;
 
-use super::{Action, MAX_CLIENT_ID_CHARS};
+use super::{Action, PlayerName, PlayerNameError, MAX_CLIENT_ID_CHARS};
 
 /// What a client frame says happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
     /// `{"type":"typing"}`: the player is typing.
     Typing,
     /// `{"type":"action","action":...}`: the player did something.
     Action(Action),
+    /// `{"type":"away","away":true}`: the player's tab is hidden (or,
+    /// with `false`, visible again).
+    Away(bool),
+    /// `{"type":"name","name":...}`: the player's display name is now this.
+    Name(PlayerName),
 }
 
 /// A valid frame from a client, holding only the fields that are relayed.
@@ -52,16 +58,20 @@ impl ClientFrame {
 
     /// The frame as the client sends it.
     pub fn to_json(&self) -> String {
-        let (kind, action) = match self.event {
-            ClientEvent::Typing => ("typing", None),
-            ClientEvent::Action(action) => ("action", Some(action)),
-        };
-        let wire = WireFrame {
-            kind,
+        let mut wire = WireFrame {
+            kind: "typing",
             client_id: self.client_id.as_deref(),
-            action,
+            action: None,
+            away: None,
+            name: None,
             ts: self.ts.as_ref(),
         };
+        match &self.event {
+            ClientEvent::Typing => {}
+            ClientEvent::Action(action) => (wire.kind, wire.action) = ("action", Some(*action)),
+            ClientEvent::Away(away) => (wire.kind, wire.away) = ("away", Some(*away)),
+            ClientEvent::Name(name) => (wire.kind, wire.name) = ("name", Some(name.as_str())),
+        }
         serde_json::to_string(&wire).expect("a frame of strings and numbers always serialises")
     }
 }
@@ -75,6 +85,10 @@ struct WireFrame<'a> {
     client_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     action: Option<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    away: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ts: Option<&'a Number>,
 }
@@ -93,13 +107,19 @@ pub enum FrameError {
     #[error("the frame must be a JSON object")]
     NotAnObject,
     /// The `type` field was missing, not a string, or not a known type.
-    #[error("unknown frame type {0:?}; expected \"typing\" or \"action\"")]
+    #[error("unknown frame type {0:?}; expected \"typing\", \"action\", \"away\" or \"name\"")]
     UnknownType(String),
     /// The `action` field was missing, not a string, or not a known action.
     #[error("unknown action {0:?}")]
     UnknownAction(String),
-    /// A spectator sent typing or an action.
-    #[error("spectators cannot send typing or actions")]
+    /// The `name` of a `name` frame broke the name rules.
+    #[error("name refused: {0}")]
+    InvalidName(#[from] PlayerNameError),
+    /// A `name` frame from a player whose join token names them.
+    #[error("your name comes from your battle link and cannot be changed here")]
+    NameLocked,
+    /// A spectator sent typing, an action, away or a name.
+    #[error("spectators cannot send typing, actions, away or names")]
     SpectatorCannotSend,
     /// An action came faster than the connection's action rate.
     #[error("too many actions; slow down")]
@@ -124,6 +144,8 @@ impl FrameError {
             Self::UnknownType(_) => "unknown_type",
             Self::UnknownAction(_) => "unknown_action",
             Self::InvalidField { .. } => "invalid_field",
+            Self::InvalidName(_) => "invalid_name",
+            Self::NameLocked => "name_locked",
             Self::SpectatorCannotSend => "spectator",
             Self::RateLimited => "rate_limited",
         }
@@ -143,6 +165,24 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
                 Action::parse(code).map_err(|e| FrameError::UnknownAction(e.0))?,
             ),
             other => return Err(FrameError::UnknownAction(describe(other))),
+        },
+        Some(Value::String(kind)) if kind == "away" => match fields.get("away") {
+            Some(Value::Bool(away)) => ClientEvent::Away(*away),
+            _ => {
+                return Err(FrameError::InvalidField {
+                    field: "away",
+                    problem: "must be true or false",
+                })
+            }
+        },
+        Some(Value::String(kind)) if kind == "name" => match fields.get("name") {
+            Some(Value::String(name)) => ClientEvent::Name(PlayerName::parse(name)?),
+            _ => {
+                return Err(FrameError::InvalidField {
+                    field: "name",
+                    problem: "must be a string",
+                })
+            }
         },
         other => return Err(FrameError::UnknownType(describe(other))),
     };

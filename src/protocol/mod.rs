@@ -16,7 +16,10 @@ pub use self::{
     action::{Action, UnknownAction},
     client_frame::{parse_client_frame, ClientEvent, ClientFrame, FrameError},
     close::Close,
-    names::{PlayerKey, Role, RoomName, RoomNameError, Since, MIN_PLAYER_KEY_CHARS},
+    names::{
+        PlayerKey, PlayerName, PlayerNameError, Role, RoomName, RoomNameError, Since,
+        MIN_PLAYER_KEY_CHARS,
+    },
     server_frame::{
         Connection, HistoryEntry, MemberRef, MemberState, Presence, PresenceEvent, ServerFrame,
         Snapshot, Stamped, Welcome,
@@ -32,6 +35,8 @@ pub const MAX_FRAME_BYTES: usize = 4096;
 pub const MAX_CLIENT_ID_CHARS: usize = 128;
 /// Longest room name accepted, in characters.
 pub const MAX_ROOM_CHARS: usize = 64;
+/// Longest player display name, in characters, once trimmed.
+pub const MAX_NAME_CHARS: usize = 32;
 /// Highest test number in a `FAILED_TC<n>` action.
 pub const MAX_FAILED_TEST: u16 = 9999;
 /// A member shows as typing for this long after their last typing ping, in
@@ -193,7 +198,7 @@ mod tests {
             r#"{"ts":1.5,"action":"RUNNING","type":"action","clientId":"me","from":"forged","seq":99,"extra":{"a":1}}"#,
         )
         .unwrap();
-        let relayed = ServerFrame::relayed(frame, "m-1".into(), 3);
+        let relayed = ServerFrame::relayed(frame, &MemberRef::new("m-1", Role::Player), 3);
         assert_eq!(
             relayed.to_json(),
             r#"{"type":"action","clientId":"me","action":"RUNNING","ts":1.5,"from":"m-1","seq":3}"#
@@ -209,6 +214,7 @@ mod tests {
                 you: "m-1".into(),
                 role: Role::Spectator,
                 resumed: true,
+                name_locked: false,
                 seq: 7,
                 heartbeat_ms: 15_000,
                 members: vec![MemberState {
@@ -217,6 +223,8 @@ mod tests {
                     state: Connection::Reconnecting,
                     last_action: Some(Action::FailedTest(3)),
                     typing_ms: 1_200,
+                    name: None,
+                    away_ms: None,
                 }],
                 history: vec![],
                 recovered: None,
@@ -225,7 +233,7 @@ mod tests {
                 ClientFrame::new(ClientEvent::Typing)
                     .with_client_id("c")
                     .with_ts(12),
-                "m-2".into(),
+                &MemberRef::new("m-2", Role::Player),
                 1,
             ),
             ServerFrame::Presence(Presence {
@@ -233,6 +241,7 @@ mod tests {
                 member: MemberRef {
                     id: "m-2".into(),
                     role: Role::Player,
+                    name: None,
                 },
                 seq: 8,
             }),
@@ -261,6 +270,7 @@ mod tests {
             you: "a".into(),
             role: Role::Player,
             resumed: false,
+            name_locked: false,
             seq: 0,
             heartbeat_ms: 15_000,
             members: vec![MemberState {
@@ -269,6 +279,8 @@ mod tests {
                 state: Connection::Online,
                 last_action: None,
                 typing_ms: 0,
+                name: None,
+                away_ms: None,
             }],
             history: vec![],
             recovered: None,
@@ -282,6 +294,7 @@ mod tests {
             member: MemberRef {
                 id: "b".into(),
                 role: Role::Spectator,
+                name: None,
             },
             seq: 4,
         });
@@ -294,15 +307,104 @@ mod tests {
 
     #[test]
     fn a_judges_verdict_is_marked_and_clients_cannot_mark_their_own() {
-        let verdict = ServerFrame::verdict(Action::Accepted, "m-1".into(), 9);
+        let verdict =
+            ServerFrame::verdict(Action::Accepted, &MemberRef::new("m-1", Role::Player), 9);
         assert_eq!(
             verdict.to_json(),
             r#"{"type":"action","action":"AC","from":"m-1","seq":9,"judge":true}"#
         );
         assert_eq!(ServerFrame::parse(&verdict.to_json()), Some(verdict));
         let forged = parse_client_frame(r#"{"type":"action","action":"AC","judge":true}"#).unwrap();
-        let relayed = ServerFrame::relayed(forged, "m-2".into(), 10).to_json();
+        let relayed =
+            ServerFrame::relayed(forged, &MemberRef::new("m-2", Role::Player), 10).to_json();
         assert!(!relayed.contains("judge"), "{relayed}");
+    }
+
+    #[test]
+    fn names_of_1_to_32_characters_are_trimmed_and_kept_as_given() {
+        for (given, kept) in [
+            ("Ada", "Ada"),
+            ("  Grace Hopper ", "Grace Hopper"),
+            ("<b>Zoë</b> 🦀", "<b>Zoë</b> 🦀"),
+            ("李小龍", "李小龍"),
+        ] {
+            assert_eq!(PlayerName::parse(given).unwrap().as_str(), kept);
+        }
+        assert!(PlayerName::parse(&"é".repeat(32)).is_ok());
+        assert_eq!(
+            PlayerName::parse(&"é".repeat(33)),
+            Err(PlayerNameError::TooLong(33))
+        );
+        assert_eq!(PlayerName::parse("   "), Err(PlayerNameError::Empty));
+        for bad in [
+            "a\nb",
+            "tab\there",
+            "nul\0",
+            "\u{202e}evil",
+            "a\u{2066}b",
+            "\u{7f}",
+        ] {
+            assert_eq!(
+                PlayerName::parse(bad),
+                Err(PlayerNameError::ControlChar),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn away_and_name_frames_parse_and_bad_ones_get_their_errors() {
+        let away = parse_client_frame(r#"{"type":"away","away":true,"clientId":"c"}"#).unwrap();
+        assert_eq!(away.event, ClientEvent::Away(true));
+        assert_eq!(parse_client_frame(&away.to_json()), Ok(away));
+        let name = parse_client_frame(r#"{"type":"name","name":" Ada "}"#).unwrap();
+        assert_eq!(
+            name.event,
+            ClientEvent::Name(PlayerName::parse("Ada").unwrap())
+        );
+        assert_eq!(name.to_json(), r#"{"type":"name","name":"Ada"}"#);
+        for (text, code) in [
+            (r#"{"type":"away"}"#, "invalid_field"),
+            (r#"{"type":"away","away":"yes"}"#, "invalid_field"),
+            (r#"{"type":"name"}"#, "invalid_field"),
+            (r#"{"type":"name","name":7}"#, "invalid_field"),
+            (r#"{"type":"name","name":""}"#, "invalid_name"),
+            (r#"{"type":"name","name":"a\u0007b"}"#, "invalid_name"),
+        ] {
+            assert_eq!(parse_client_frame(text).unwrap_err().code(), code, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_server_stamps_the_senders_name_and_a_forged_one_is_not_relayed() {
+        let ada = MemberRef {
+            name: Some(PlayerName::parse("Ada").unwrap()),
+            ..MemberRef::new("m-1", Role::Player)
+        };
+        let forged =
+            parse_client_frame(r#"{"type":"action","action":"WA","name":"Grace","from":"m-2"}"#)
+                .unwrap();
+        assert_eq!(
+            ServerFrame::relayed(forged, &ada, 4).to_json(),
+            r#"{"type":"action","action":"WA","from":"m-1","name":"Ada","seq":4}"#
+        );
+        let away = parse_client_frame(r#"{"type":"away","away":true}"#).unwrap();
+        assert_eq!(
+            ServerFrame::relayed(away, &ada, 5).to_json(),
+            r#"{"type":"away","away":true,"from":"m-1","name":"Ada","seq":5}"#
+        );
+        let renamed = parse_client_frame(r#"{"type":"name","name":"Grace"}"#).unwrap();
+        let frame = ServerFrame::relayed(renamed, &ada, 6);
+        assert_eq!(
+            frame.to_json(),
+            r#"{"type":"name","from":"m-1","name":"Grace","seq":6}"#
+        );
+        assert_eq!(ServerFrame::parse(&frame.to_json()), Some(frame));
+        assert_eq!(
+            ServerFrame::parse(r#"{"type":"name","from":"m","name":"\u0000","seq":1}"#),
+            None,
+            "a name that breaks the rules is not read from the server either"
+        );
     }
 
     #[test]

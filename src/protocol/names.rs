@@ -1,12 +1,12 @@
-//! Names that come from clients, checked once: room names, roles and the
-//! tabs' private player keys.
+//! Names that come from clients, checked once: room names, roles, the
+//! tabs' private player keys and players' display names.
 
 use std::{borrow::Cow, fmt};
 
 use serde::{de, Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
-use super::MAX_ROOM_CHARS;
+use super::{MAX_NAME_CHARS, MAX_ROOM_CHARS};
 
 /// A validated room name: 1 to [`MAX_ROOM_CHARS`] characters of
 /// `[A-Za-z0-9_-]`.
@@ -130,5 +130,70 @@ impl Since {
                 Self::Seq,
             ),
         }
+    }
+}
+
+/// A player's display name: 1 to [`MAX_NAME_CHARS`] characters once
+/// trimmed, with no control characters and no bidirectional formatting
+/// characters (which could make a name read as something else). Text,
+/// never markup: pages show it as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct PlayerName(String);
+
+/// Why a display name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PlayerNameError {
+    /// Nothing but spaces.
+    #[error("a name cannot be empty")]
+    Empty,
+    /// Longer than [`MAX_NAME_CHARS`] once trimmed.
+    #[error("a name has at most {MAX_NAME_CHARS} characters, this one has {0}")]
+    TooLong(usize),
+    /// A control or bidirectional formatting character.
+    #[error("a name cannot hold control characters")]
+    ControlChar,
+}
+
+impl PlayerName {
+    /// Checks `name` against the name rules, trimmed of surrounding spaces.
+    pub fn parse(name: &str) -> Result<Self, PlayerNameError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(PlayerNameError::Empty);
+        }
+        if name.chars().any(is_control) {
+            return Err(PlayerNameError::ControlChar);
+        }
+        let chars = name.chars().count();
+        if chars > MAX_NAME_CHARS {
+            return Err(PlayerNameError::TooLong(chars));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Control characters, and the bidirectional marks, embeddings, overrides
+/// and isolates.
+fn is_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+impl fmt::Display for PlayerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PlayerName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Cow::<str>::deserialize(deserializer)?;
+        Self::parse(&text).map_err(de::Error::custom)
     }
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 
-use super::{Action, ClientEvent, ClientFrame, FrameError, Role, RoomName};
+use super::{Action, ClientEvent, ClientFrame, FrameError, PlayerName, Role, RoomName};
 
 /// Whether a member's connection is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +30,12 @@ pub struct MemberState {
     pub last_action: Option<Action>,
     /// How many more milliseconds the member shows as typing (0: not typing).
     pub typing_ms: u64,
+    /// The member's display name, if they gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<PlayerName>,
+    /// How long the member's tab has been hidden, in ms, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub away_ms: Option<u64>,
 }
 
 /// The first frame of every connection: who you are and the room right now.
@@ -46,6 +52,10 @@ pub struct Welcome {
     pub role: Role,
     /// True if this connection took over a seat it held before (same key).
     pub resumed: bool,
+    /// True if this connection's name comes from its join token: `name`
+    /// frames are refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub name_locked: bool,
     /// The room's sequence number when the snapshot was taken: frames with
     /// this `seq` or lower are already in `members`.
     pub seq: u64,
@@ -105,6 +115,20 @@ pub struct MemberRef {
     pub id: String,
     /// Player or spectator.
     pub role: Role,
+    /// The member's display name, if they gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<PlayerName>,
+}
+
+impl MemberRef {
+    /// A member with no name.
+    pub fn new(id: impl Into<String>, role: Role) -> Self {
+        Self {
+            id: id.into(),
+            role,
+            name: None,
+        }
+    }
 }
 
 /// A presence change, numbered in the room's sequence.
@@ -127,8 +151,9 @@ pub struct Snapshot {
     pub members: Vec<MemberState>,
 }
 
-/// The fields of a relayed `typing` or `action` frame: the client's fields
-/// exactly as sent (in the original script's order), then the server's.
+/// The fields of a relayed `typing`, `action`, `away` or `name` frame: the
+/// client's fields exactly as sent (in the original script's order), then
+/// the server's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stamped {
     /// The client's own id for itself, as sent.
@@ -137,11 +162,18 @@ pub struct Stamped {
     /// The action code, in `action` frames.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
+    /// In `away` frames: whether the sender's tab is hidden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub away: Option<bool>,
     /// The client's timestamp, as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts: Option<Number>,
     /// The sender's member id, assigned by the server.
     pub from: String,
+    /// The sender's display name as the server knows it (in `name` frames,
+    /// the new one), if they gave one; never what the frame said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<PlayerName>,
     /// The room's sequence number: one more for each frame in the room.
     pub seq: u64,
     /// `true` on a verdict published by the judge through the server (never
@@ -161,6 +193,10 @@ pub enum ServerFrame {
     Typing(Stamped),
     /// A relayed action.
     Action(Stamped),
+    /// A player's tab was hidden, or is visible again.
+    Away(Stamped),
+    /// A player changed their display name.
+    Name(Stamped),
     /// Someone joined, dropped, came back or left.
     Presence(Presence),
     /// The room as it is now, replacing what the client knew: sent after
@@ -181,29 +217,45 @@ pub enum ServerFrame {
 }
 
 impl ServerFrame {
-    /// Stamps a client frame for relaying.
-    pub fn relayed(frame: ClientFrame, from: String, seq: u64) -> Self {
-        let (action, wrap): (_, fn(Stamped) -> Self) = match frame.event {
-            ClientEvent::Typing => (None, Self::Typing),
-            ClientEvent::Action(action) => (Some(action), Self::Action),
-        };
-        wrap(Stamped {
+    /// Stamps a client frame of member `from` for relaying: the sender's
+    /// id and name are the server's.
+    pub fn relayed(frame: ClientFrame, from: &MemberRef, seq: u64) -> Self {
+        let mut stamped = Stamped {
             client_id: frame.client_id,
-            action,
+            action: None,
+            away: None,
             ts: frame.ts,
-            from,
+            from: from.id.clone(),
+            name: from.name.clone(),
             seq,
             judge: false,
-        })
+        };
+        match frame.event {
+            ClientEvent::Typing => Self::Typing(stamped),
+            ClientEvent::Action(action) => {
+                stamped.action = Some(action);
+                Self::Action(stamped)
+            }
+            ClientEvent::Away(away) => {
+                stamped.away = Some(away);
+                Self::Away(stamped)
+            }
+            ClientEvent::Name(name) => {
+                stamped.name = Some(name);
+                Self::Name(stamped)
+            }
+        }
     }
 
     /// A verdict of the judge about member `from`.
-    pub fn verdict(action: Action, from: String, seq: u64) -> Self {
+    pub fn verdict(action: Action, from: &MemberRef, seq: u64) -> Self {
         Self::Action(Stamped {
             client_id: None,
             action: Some(action),
+            away: None,
             ts: None,
-            from,
+            from: from.id.clone(),
+            name: from.name.clone(),
             seq,
             judge: true,
         })
@@ -221,7 +273,10 @@ impl ServerFrame {
     /// presence, snapshot); other frames carry none.
     pub fn with_seq(mut self, seq: u64) -> Self {
         match &mut self {
-            Self::Typing(stamped) | Self::Action(stamped) => stamped.seq = seq,
+            Self::Typing(stamped)
+            | Self::Action(stamped)
+            | Self::Away(stamped)
+            | Self::Name(stamped) => stamped.seq = seq,
             Self::Presence(presence) => presence.seq = seq,
             Self::Snapshot(snapshot) => snapshot.seq = seq,
             Self::Welcome(_) | Self::Heartbeat | Self::Error { .. } | Self::Unknown => {}
@@ -232,7 +287,10 @@ impl ServerFrame {
     /// The room sequence number of a numbered frame.
     pub fn seq(&self) -> Option<u64> {
         match self {
-            Self::Typing(stamped) | Self::Action(stamped) => Some(stamped.seq),
+            Self::Typing(stamped)
+            | Self::Action(stamped)
+            | Self::Away(stamped)
+            | Self::Name(stamped) => Some(stamped.seq),
             Self::Presence(presence) => Some(presence.seq),
             Self::Snapshot(snapshot) => Some(snapshot.seq),
             Self::Welcome(_) | Self::Heartbeat | Self::Error { .. } | Self::Unknown => None,
@@ -245,12 +303,14 @@ impl ServerFrame {
         matches!(self, Self::Action(_) | Self::Presence(_))
     }
 
-    /// The sender and event of a relayed frame, if this is one with a known
-    /// action.
+    /// The sender and event of a relayed frame, if this is one with its
+    /// fields.
     pub fn as_relayed(&self) -> Option<(&Stamped, ClientEvent)> {
         match self {
             Self::Typing(stamped) => Some((stamped, ClientEvent::Typing)),
             Self::Action(stamped) => Some((stamped, ClientEvent::Action(stamped.action?))),
+            Self::Away(stamped) => Some((stamped, ClientEvent::Away(stamped.away?))),
+            Self::Name(stamped) => Some((stamped, ClientEvent::Name(stamped.name.clone()?))),
             _ => None,
         }
     }

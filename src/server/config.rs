@@ -16,7 +16,7 @@ use super::{
     security::PagePolicy,
     token::Secret,
 };
-use crate::protocol::{PlayerKey, Role, RoomName};
+use crate::protocol::{PlayerKey, PlayerName, Role, RoomName};
 
 /// Live opponent status for coding battles: serves the lobby, the battle
 /// page and the room relay at /ws/battle/<room>/.
@@ -366,6 +366,10 @@ pub struct TokenArgs {
     /// `player` or `spectator`.
     #[arg(long, default_value = "player", value_parser = |s: &str| Role::parse(s).ok_or("player or spectator"))]
     pub role: Role,
+    /// The player's display name (1 to 32 characters): the page shows it
+    /// and cannot change it.
+    #[arg(long, value_parser = |s: &str| PlayerName::parse(s).map_err(|e| e.to_string()))]
+    pub name: Option<PlayerName>,
     /// How long the token works, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub ttl_secs: u64,

@@ -27,7 +27,7 @@ use super::{
     stats::Stats,
     timers::Timers,
 };
-use crate::protocol::{Action, ClientFrame, PlayerKey, RoomName};
+use crate::protocol::{Action, ClientFrame, MemberRef, PlayerKey, RoomName};
 
 /// How soon a grace period that could not be enforced is tried again.
 const EXPIRE_RETRY: Duration = Duration::from_secs(1);
@@ -146,7 +146,7 @@ impl Hub {
     pub async fn publish(
         &self,
         room: &RoomName,
-        from: &str,
+        from: &MemberRef,
         frame: ClientFrame,
     ) -> Result<(), BackplaneError> {
         self.backplane
@@ -276,6 +276,7 @@ mod tests {
             role: Role::Player,
             key: key.and_then(|k| PlayerKey::parse(&format!("{k:0>16}"))),
             new_id: format!("id-{conn}"),
+            name: None,
         }
     }
 
@@ -324,9 +325,13 @@ mod tests {
             (PresenceEvent::Join, "id-cb".into())
         );
 
-        a.publish(&room("r"), "id-ca", action(Action::Running))
-            .await
-            .unwrap();
+        a.publish(
+            &room("r"),
+            &MemberRef::new("id-ca", Role::Player),
+            action(Action::Running),
+        )
+        .await
+        .unwrap();
         for membership in [&mut on_a, &mut on_b] {
             let frame = next_frame(membership).unwrap();
             assert_eq!(
@@ -404,9 +409,13 @@ mod tests {
         let hub = hub_on(&bus, 2, clock);
         let (slow, _) = hub.join(&room("r"), request("slow", None)).await.unwrap();
         for _ in 0..3 {
-            hub.publish(&room("r"), "x", action(Action::Submitted))
-                .await
-                .unwrap();
+            hub.publish(
+                &room("r"),
+                &MemberRef::new("x", Role::Player),
+                action(Action::Submitted),
+            )
+            .await
+            .unwrap();
         }
         assert_eq!(hub.stats.snapshot().slow_consumers, 1);
         assert!(matches!(

@@ -55,7 +55,10 @@ use self::{
     state::AppState,
     stats::Stats,
 };
-use crate::app::{parse_battle_ref, shell, App};
+use crate::{
+    app::{parse_battle_ref, shell, App},
+    protocol::PlayerName,
+};
 
 /// Longest pause of the accept loop after a failed accept (e.g. out of file
 /// descriptors), so that it neither spins nor stalls.
@@ -355,15 +358,22 @@ fn router(state: AppState, policy: &PagePolicy, operator_port: bool) -> Router {
 #[derive(Debug, serde::Deserialize)]
 struct JoinForm {
     battle: Option<String>,
+    name: Option<String>,
 }
 
-/// `GET /join?battle=<id or link>`: the lobby's form before the page
-/// hydrated: a redirect to the battle, or back to the lobby with what was
-/// typed, which it explains.
+/// `GET /join?battle=<id or link>[&name=<name>]`: the lobby's form before
+/// the page hydrated: a redirect to the battle (with the name, if valid),
+/// or back to the lobby with what was typed, which it explains.
 async fn join_battle(Query(form): Query<JoinForm>) -> impl IntoResponse {
     let typed = form.battle.unwrap_or_default();
+    let name = form
+        .name
+        .as_deref()
+        .and_then(|name| PlayerName::parse(name).ok())
+        .map(|name| format!("?name={}", url_escape(name.as_str())))
+        .unwrap_or_default();
     match parse_battle_ref(&typed) {
-        Ok(room) => Redirect::to(&format!("/battle/{room}")),
+        Ok(room) => Redirect::to(&format!("/battle/{room}{name}")),
         Err(_) => {
             let typed: String = typed.chars().take(200).collect();
             let query: String = url_escape(&typed);

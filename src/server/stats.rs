@@ -41,11 +41,13 @@ pub enum Kind {
     Typing,
     /// An action.
     Action,
+    /// An `away` or `name` frame.
+    Presence,
     /// A frame that was refused as invalid.
     Invalid,
 }
 
-label_values!(Kind { Typing => "typing", Action => "action", Invalid => "invalid" });
+label_values!(Kind { Typing => "typing", Action => "action", Presence => "presence", Invalid => "invalid" });
 
 /// Why a frame was not relayed or not delivered.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]

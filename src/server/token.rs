@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use thiserror::Error;
 
-use crate::protocol::{PlayerKey, Role, RoomName};
+use crate::protocol::{PlayerKey, PlayerName, Role, RoomName};
 
 /// Longest token accepted, in bytes.
 pub const MAX_TOKEN_BYTES: usize = 512;
@@ -73,6 +73,10 @@ pub struct Claims {
     pub player: PlayerKey,
     /// The role it grants.
     pub role: Role,
+    /// The player's display name, if the host application gives one: it
+    /// wins over any name the page asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<PlayerName>,
     /// When it stops working, in seconds since the Unix epoch.
     pub exp: u64,
 }
@@ -153,6 +157,7 @@ mod tests {
             room: RoomName::parse("duel-42").unwrap(),
             player: PlayerKey::parse("player-0001-alice").unwrap(),
             role: Role::Player,
+            name: None,
             exp: 1_000,
         }
     }

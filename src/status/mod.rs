@@ -1,6 +1,7 @@
 //! What the battle page knows of the room: the players' statuses, with
 //! the labels a player reads, the room view fed with the server's frames,
-//! the timeline of the battle, and the typing throttle.
+//! the timeline of the battle, the typing throttle, what each change is
+//! worth telling the player, and the player's own tab (away, title).
 //!
 //! Pure state machines in the style of quinn-proto: inputs through
 //! `handle_*` methods, the current answer through getters, and
@@ -8,6 +9,8 @@
 //! page sets one timer instead of polling. Time is always passed in, in
 //! milliseconds of a monotonic clock.
 
+mod attention;
+mod notice;
 mod room_view;
 mod throttle;
 mod timeline;
@@ -15,7 +18,9 @@ mod timeline;
 use std::borrow::Cow;
 
 pub use self::{
-    room_view::RoomView,
+    attention::{Attention, OwnAway, APP_TITLE, AWAY_AFTER_MS},
+    notice::{away_label, Notice},
+    room_view::{Badge, RoomView},
     throttle::{TypingThrottle, TYPING_THROTTLE_MS},
     timeline::{Moment, Timeline, TIMELINE_LEN},
 };

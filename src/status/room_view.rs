@@ -1,22 +1,40 @@
 //! The room as the page sees it: who this connection is and the two
 //! players' seats, fed with the server's welcome, snapshots, presence and
-//! relayed frames.
+//! relayed frames; and what each change is worth telling the player.
 
-use super::{OpponentStatus, Status};
+use super::{
+    notice::{away_label, next_away_change, Notice},
+    OpponentStatus, Status,
+};
 use crate::protocol::{
-    Action, ClientEvent, Connection, MemberState, Presence, PresenceEvent, Role, Welcome,
+    Action, ClientEvent, Connection, MemberState, PlayerName, Presence, PresenceEvent, Role,
+    Welcome,
 };
 
 /// One player's seat as the page sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seat {
     id: String,
+    name: Option<PlayerName>,
     connection: Connection,
     left: bool,
     activity: OpponentStatus,
+    /// Since when (page time) the player's tab is hidden.
+    away_since: Option<u64>,
 }
 
 impl Seat {
+    fn new(id: String, name: Option<PlayerName>) -> Self {
+        Self {
+            id,
+            name,
+            connection: Connection::Online,
+            left: false,
+            activity: OpponentStatus::default(),
+            away_since: None,
+        }
+    }
+
     fn status(&self, now: u64) -> Status {
         match (self.left, self.connection) {
             (true, _) => Status::Left,
@@ -24,6 +42,25 @@ impl Seat {
             (false, Connection::Online) => self.activity.status(now),
         }
     }
+
+    fn badge(&self, now: u64) -> Badge {
+        Badge {
+            name: self.name.as_ref().map(|name| name.as_str().to_owned()),
+            away: self
+                .away_since
+                .map(|since| away_label(now.saturating_sub(since))),
+        }
+    }
+}
+
+/// Who a player is, and whether they are away, as their panel shows it
+/// beside their status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Badge {
+    /// Their display name, if they gave one.
+    pub name: Option<String>,
+    /// "Away for 40 s", while their tab is hidden.
+    pub away: Option<String>,
 }
 
 /// The room as the page sees it: who this connection is, and the two
@@ -49,62 +86,139 @@ impl RoomView {
             .iter()
             .filter(|m| m.role == Role::Player)
             .map(|m| {
-                let mut activity = OpponentStatus::default();
+                let mut seat = Seat::new(m.id.clone(), m.name.clone());
                 if let Some(action) = m.last_action {
-                    activity.handle_action(action);
+                    seat.activity.handle_action(action);
                 }
-                activity.handle_typing_for(m.typing_ms, now);
-                Seat {
-                    id: m.id.clone(),
-                    connection: m.state,
-                    left: false,
-                    activity,
-                }
+                seat.activity.handle_typing_for(m.typing_ms, now);
+                seat.connection = m.state;
+                seat.away_since = m.away_ms.map(|ms| now.saturating_sub(ms));
+                seat
             })
             .collect();
     }
 
-    /// Someone joined, dropped, came back or left.
-    pub fn handle_presence(&mut self, presence: &Presence) {
+    /// Someone joined, dropped, came back or left: what to tell the
+    /// player about it, if anything.
+    pub fn handle_presence(&mut self, presence: &Presence) -> Option<Notice> {
         if presence.member.role != Role::Player {
-            return;
+            return None;
         }
         let id = &presence.member.id;
         let known = self.seats.iter().position(|s| s.id == *id);
+        let name = presence.member.name.clone();
         match (presence.event, known) {
             (PresenceEvent::Join, None) => {
-                let seat = Seat {
-                    id: id.clone(),
-                    connection: Connection::Online,
-                    left: false,
-                    activity: OpponentStatus::default(),
-                };
+                let seat = Seat::new(id.clone(), name);
                 match self.seats.iter().position(|s| s.left) {
                     Some(free) => self.seats[free] = seat,
                     None => self.seats.push(seat),
                 }
             }
             (PresenceEvent::Join | PresenceEvent::Resume, Some(at)) => {
-                self.seats[at].connection = Connection::Online;
-                self.seats[at].left = false;
+                let seat = &mut self.seats[at];
+                seat.connection = Connection::Online;
+                seat.left = false;
+                seat.name = name.or(seat.name.take());
             }
             (PresenceEvent::Reconnecting, Some(at)) => {
-                self.seats[at].connection = Connection::Reconnecting;
-                self.seats[at].activity.handle_dropped();
+                let seat = &mut self.seats[at];
+                seat.connection = Connection::Reconnecting;
+                seat.activity.handle_dropped();
+                seat.away_since = None;
             }
-            (PresenceEvent::Leave, Some(at)) => self.seats[at].left = true,
-            (_, None) => {}
+            (PresenceEvent::Leave, Some(at)) => {
+                self.seats[at].left = true;
+                self.seats[at].away_since = None;
+            }
+            (_, None) => return None,
+        }
+        if self.me() == Some(id.as_str()) {
+            return None;
+        }
+        let who = self.who(id)?;
+        Some(Notice::presence(&who, presence.event))
+    }
+
+    /// Member `from` sent `event` (`judge` if it is the judge's verdict),
+    /// received at `now`: what to tell the player about it, if anything.
+    pub fn handle_frame(
+        &mut self,
+        from: &str,
+        event: ClientEvent,
+        judge: bool,
+        now: u64,
+    ) -> Option<Notice> {
+        let mine = self.me() == Some(from);
+        let who = self.who(from);
+        let seat = self.seats.iter_mut().find(|s| s.id == from)?;
+        match event {
+            ClientEvent::Typing => {
+                seat.activity.handle_typing(now);
+                None
+            }
+            ClientEvent::Action(action) => {
+                seat.activity.handle_action(action);
+                match (mine, judge) {
+                    (true, true) => Some(Notice::own_verdict(action)),
+                    (true, false) => None,
+                    (false, _) => Some(Notice::action(&who?, action)),
+                }
+            }
+            ClientEvent::Away(away) => {
+                let was_away = seat.away_since.is_some();
+                let since = seat.away_since.unwrap_or(now);
+                seat.away_since = away.then_some(since);
+                if mine || away == was_away {
+                    return None;
+                }
+                Some(Notice::away(&who?, away))
+            }
+            ClientEvent::Name(name) => {
+                let changed = seat.name.as_ref() != Some(&name);
+                seat.name = Some(name);
+                if mine || !changed {
+                    return None;
+                }
+                Some(Notice::renamed(&who?, &self.who(from)?))
+            }
         }
     }
 
-    /// Member `from` sent `event`, received at `now`.
-    pub fn handle_frame(&mut self, from: &str, event: ClientEvent, now: u64) {
-        if let Some(seat) = self.seats.iter_mut().find(|s| s.id == from) {
-            match event {
-                ClientEvent::Typing => seat.activity.handle_typing(now),
-                ClientEvent::Action(action) => seat.activity.handle_action(action),
-            }
-        }
+    /// How the page names player `id` to this player: by name, else
+    /// "Your opponent" (or "Player 1", "Player 2" for a spectator); `None`
+    /// for someone who holds no player's seat.
+    fn who(&self, id: &str) -> Option<String> {
+        let at = self.seats.iter().position(|s| s.id == id)?;
+        Some(match (&self.seats[at].name, self.me()) {
+            (Some(name), _) => name.as_str().to_owned(),
+            (None, Some(me)) if self.seats.iter().any(|s| s.id == me) => "Your opponent".into(),
+            (None, _) => format!("Player {}", at + 1),
+        })
+    }
+
+    /// This player's own name, as the room has it.
+    pub fn own_name(&self) -> Option<&PlayerName> {
+        let me = self.me()?;
+        self.seats.iter().find(|s| s.id == me)?.name.as_ref()
+    }
+
+    /// The opponent's name and away state at `now`, for a player's page.
+    pub fn opponent_badge(&self, now: u64) -> Badge {
+        self.seats
+            .iter()
+            .find(|s| Some(s.id.as_str()) != self.me())
+            .map_or_else(Badge::default, |s| s.badge(now))
+    }
+
+    /// Both players' names and away states at `now`, for a spectator.
+    pub fn player_badges(&self, now: u64) -> [Badge; 2] {
+        let badge = |at: usize| {
+            self.seats
+                .get(at)
+                .map_or_else(Badge::default, |s| s.badge(now))
+        };
+        [badge(0), badge(1)]
     }
 
     /// This connection's member id, once the welcome arrived.
@@ -138,10 +252,16 @@ impl RoomView {
 
     /// The next moment after `now` at which a status changes by itself.
     pub fn poll_timeout(&self, now: u64) -> Option<u64> {
-        self.seats
+        let typing = self
+            .seats
             .iter()
-            .filter_map(|s| s.activity.poll_timeout(now))
-            .min()
+            .filter_map(|s| s.activity.poll_timeout(now));
+        let away = self
+            .seats
+            .iter()
+            .filter_map(|s| s.away_since)
+            .map(|since| since + next_away_change(now.saturating_sub(since)));
+        typing.chain(away).min()
     }
 }
 
@@ -157,6 +277,8 @@ mod tests {
             state,
             last_action: None,
             typing_ms: 0,
+            name: None,
+            away_ms: None,
         }
     }
 
@@ -167,6 +289,7 @@ mod tests {
             you: you.into(),
             role: Role::Player,
             resumed: false,
+            name_locked: false,
             seq: 0,
             heartbeat_ms: 15_000,
             members,
@@ -178,10 +301,7 @@ mod tests {
     fn presence(event: PresenceEvent, id: &str, role: Role) -> Presence {
         Presence {
             event,
-            member: MemberRef {
-                id: id.into(),
-                role,
-            },
+            member: MemberRef::new(id, role),
             seq: 1,
         }
     }
@@ -218,10 +338,10 @@ mod tests {
         let mut view = alone();
         view.handle_presence(&presence(PresenceEvent::Join, "op", Role::Player));
         assert_eq!(view.opponent(0), Status::Thinking);
-        view.handle_frame("op", ClientEvent::Typing, 100);
+        view.handle_frame("op", ClientEvent::Typing, false, 100);
         assert_eq!(view.opponent(200), Status::Typing);
         assert_eq!(view.poll_timeout(200), Some(2_600));
-        view.handle_frame("me", ClientEvent::Action(Action::Accepted), 300);
+        view.handle_frame("me", ClientEvent::Action(Action::Accepted), false, 300);
         assert_eq!(
             view.opponent(3_000),
             Status::Thinking,
@@ -240,8 +360,8 @@ mod tests {
     fn an_opponent_who_drops_is_reconnecting_then_back_or_gone() {
         let mut view = alone();
         view.handle_presence(&presence(PresenceEvent::Join, "op", Role::Player));
-        view.handle_frame("op", ClientEvent::Action(Action::Running), 0);
-        view.handle_frame("op", ClientEvent::Typing, 10);
+        view.handle_frame("op", ClientEvent::Action(Action::Running), false, 0);
+        view.handle_frame("op", ClientEvent::Typing, false, 10);
         view.handle_presence(&presence(PresenceEvent::Reconnecting, "op", Role::Player));
         assert_eq!(view.opponent(20), Status::Reconnecting);
         assert_eq!(view.opponent(20).label(), "Opponent reconnecting...");
@@ -260,7 +380,7 @@ mod tests {
     fn a_new_opponent_takes_the_seat_of_one_who_left() {
         let mut view = alone();
         view.handle_presence(&presence(PresenceEvent::Join, "op", Role::Player));
-        view.handle_frame("op", ClientEvent::Action(Action::WrongAnswer), 0);
+        view.handle_frame("op", ClientEvent::Action(Action::WrongAnswer), false, 0);
         view.handle_presence(&presence(PresenceEvent::Leave, "op", Role::Player));
         view.handle_presence(&presence(PresenceEvent::Join, "new", Role::Player));
         assert_eq!(view.opponent(0), Status::Thinking);
@@ -306,11 +426,115 @@ mod tests {
         assert_eq!(view.players(0), [Status::Thinking, Status::Waiting]);
         assert_eq!(Status::Waiting.watcher_label(), "Waiting for a player");
         view.handle_presence(&presence(PresenceEvent::Join, "b", Role::Player));
-        view.handle_frame("b", ClientEvent::Typing, 0);
-        view.handle_frame("a", ClientEvent::Action(Action::Submitted), 0);
+        view.handle_frame("b", ClientEvent::Typing, false, 0);
+        view.handle_frame("a", ClientEvent::Action(Action::Submitted), false, 0);
         assert_eq!(
             view.players(1),
             [Status::Action(Action::Submitted), Status::Typing]
         );
+    }
+
+    fn named(id: &str, name: &str) -> MemberState {
+        MemberState {
+            name: Some(PlayerName::parse(name).unwrap()),
+            ..member(id, Role::Player, Connection::Online)
+        }
+    }
+
+    #[test]
+    fn the_opponents_name_and_away_time_come_from_the_snapshot_and_their_frames() {
+        let mut view = RoomView::default();
+        let mut ada = named("op", "Ada");
+        ada.away_ms = Some(5_000);
+        view.handle_welcome(&welcome("me", vec![named("me", "Grace"), ada]), 10_000);
+        assert_eq!(view.own_name().unwrap().as_str(), "Grace");
+        let badge = view.opponent_badge(10_000);
+        assert_eq!(badge.name.as_deref(), Some("Ada"));
+        assert_eq!(badge.away.as_deref(), Some("Away for 5 s"));
+        assert_eq!(view.poll_timeout(10_000), Some(11_000), "the count goes on");
+        let back = view.handle_frame("op", ClientEvent::Away(false), false, 12_000);
+        assert_eq!(back.unwrap().announce, "Ada is back");
+        assert_eq!(view.opponent_badge(12_000).away, None);
+        assert_eq!(view.poll_timeout(12_000), None);
+    }
+
+    #[test]
+    fn away_does_not_replace_the_last_action_and_ends_with_a_drop() {
+        let mut view = alone();
+        view.handle_presence(&presence(PresenceEvent::Join, "op", Role::Player));
+        view.handle_frame("op", ClientEvent::Action(Action::Submitted), false, 0);
+        let away = view.handle_frame("op", ClientEvent::Away(true), false, 1_000);
+        assert_eq!(away.unwrap().announce, "Your opponent is away");
+        assert_eq!(
+            view.handle_frame("op", ClientEvent::Away(true), false, 2_000),
+            None,
+            "said once"
+        );
+        assert_eq!(view.opponent(41_000), Status::Action(Action::Submitted));
+        assert_eq!(
+            view.opponent_badge(41_000).away.as_deref(),
+            Some("Away for 40 s"),
+            "away since the first frame"
+        );
+        view.handle_presence(&presence(PresenceEvent::Reconnecting, "op", Role::Player));
+        assert_eq!(view.opponent_badge(42_000).away, None);
+    }
+
+    #[test]
+    fn notices_name_the_opponent_and_skip_typing_and_my_own_moves() {
+        let mut view = alone();
+        let joined = view.handle_presence(&Presence {
+            member: MemberRef {
+                name: Some(PlayerName::parse("Ada").unwrap()),
+                ..MemberRef::new("op", Role::Player)
+            },
+            ..presence(PresenceEvent::Join, "op", Role::Player)
+        });
+        assert_eq!(joined.unwrap().announce, "Ada joined");
+        assert_eq!(view.handle_frame("op", ClientEvent::Typing, false, 0), None);
+        let run = view.handle_frame("op", ClientEvent::Action(Action::Running), false, 0);
+        assert_eq!(
+            run.unwrap().headline.as_deref(),
+            Some("Ada is running code")
+        );
+        assert_eq!(
+            view.handle_frame("me", ClientEvent::Action(Action::Submitted), false, 0),
+            None
+        );
+        let verdict = view.handle_frame("me", ClientEvent::Action(Action::WrongAnswer), true, 0);
+        assert_eq!(
+            verdict.unwrap().verdict.as_deref(),
+            Some("Your verdict: Wrong answer")
+        );
+        let renamed = ClientEvent::Name(PlayerName::parse("Ada L.").unwrap());
+        let notice = view.handle_frame("op", renamed.clone(), false, 0);
+        assert_eq!(notice.unwrap().announce, "Ada is now called Ada L.");
+        assert_eq!(
+            view.handle_frame("op", renamed, false, 0),
+            None,
+            "said once"
+        );
+        assert_eq!(view.opponent_badge(0).name.as_deref(), Some("Ada L."));
+    }
+
+    #[test]
+    fn a_spectator_reads_both_names_or_their_numbers() {
+        let mut view = RoomView::default();
+        view.handle_welcome(
+            &welcome(
+                "watcher",
+                vec![
+                    named("a", "Ada"),
+                    member("b", Role::Player, Connection::Online),
+                    member("watcher", Role::Spectator, Connection::Online),
+                ],
+            ),
+            0,
+        );
+        let [first, second] = view.player_badges(0);
+        assert_eq!(first.name.as_deref(), Some("Ada"));
+        assert_eq!(second.name, None);
+        let run = view.handle_frame("b", ClientEvent::Action(Action::Running), false, 0);
+        assert_eq!(run.unwrap().announce, "Player 2: Running code");
     }
 }

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use super::action_label;
-use crate::protocol::{PresenceEvent, Role, ServerFrame, Welcome};
+use crate::protocol::{PlayerName, PresenceEvent, Role, ServerFrame, Welcome};
 
 /// Moments a page keeps.
 pub const TIMELINE_LEN: usize = 200;
@@ -30,8 +30,9 @@ pub struct Moment {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timeline {
     moments: Vec<Moment>,
-    /// Players by the order they first appear, for "Player 1", "Player 2".
-    players: Vec<String>,
+    /// Players by the order they first appear, for "Player 1", "Player 2",
+    /// with their names once known.
+    players: Vec<(String, Option<PlayerName>)>,
     /// Some earlier moments could not be recovered after a reconnection.
     incomplete: bool,
 }
@@ -53,24 +54,31 @@ impl Timeline {
     pub fn handle_frame(&mut self, frame: &ServerFrame, at: u64) {
         let (seq, who, what, action) = match frame {
             ServerFrame::Action(stamped) => match stamped.action {
-                Some(action) => (stamped.seq, &stamped.from, action_label(action), true),
+                Some(action) => {
+                    self.name(&stamped.from, stamped.name.as_ref());
+                    (stamped.seq, &stamped.from, action_label(action), true)
+                }
                 None => return,
             },
-            ServerFrame::Presence(presence) if presence.member.role == Role::Player => (
-                presence.seq,
-                &presence.member.id,
-                presence_label(presence.event),
-                false,
-            ),
+            ServerFrame::Name(stamped) => {
+                self.name(&stamped.from, stamped.name.as_ref());
+                return;
+            }
+            ServerFrame::Presence(presence) if presence.member.role == Role::Player => {
+                self.name(&presence.member.id, presence.member.name.as_ref());
+                (
+                    presence.seq,
+                    &presence.member.id,
+                    presence_label(presence.event),
+                    false,
+                )
+            }
             _ => return,
         };
         let at_index = match self.moments.binary_search_by_key(&seq, |m| m.seq) {
             Ok(_) => return,
             Err(index) => index,
         };
-        if !self.players.contains(who) {
-            self.players.push(who.clone());
-        }
         self.moments.insert(
             at_index,
             Moment {
@@ -86,6 +94,19 @@ impl Timeline {
         }
     }
 
+    /// Player `id` is called `name`, if given; a player seen for the first
+    /// time takes the next number.
+    fn name(&mut self, id: &str, name: Option<&PlayerName>) {
+        match self.players.iter_mut().find(|(known, _)| known == id) {
+            Some((_, known)) => {
+                if name.is_some() {
+                    known.clone_from(&name.cloned());
+                }
+            }
+            None => self.players.push((id.to_owned(), name.cloned())),
+        }
+    }
+
     /// Every moment, oldest first.
     pub fn moments(&self) -> &[Moment] {
         &self.moments
@@ -96,15 +117,17 @@ impl Timeline {
         self.incomplete
     }
 
-    /// "Player 1 · Submitted code · 0:42": who, what, and when since the
-    /// first moment known.
+    /// "Ada · Submitted code · 0:42" (or "Player 1 · ..." for a player
+    /// with no name): who, what, and when since the first moment known.
     pub fn describe(&self, moment: &Moment) -> String {
-        let number = self
-            .players
-            .iter()
-            .position(|id| *id == moment.who)
-            .map_or(0, |at| at + 1);
-        format!("Player {number} · {} · {}", moment.what, self.clock(moment))
+        let who = match self.players.iter().position(|(id, _)| *id == moment.who) {
+            Some(at) => match &self.players[at].1 {
+                Some(name) => name.as_str().to_owned(),
+                None => format!("Player {}", at + 1),
+            },
+            None => "Player 0".to_owned(),
+        };
+        format!("{who} · {} · {}", moment.what, self.clock(moment))
     }
 
     /// The last `count` actions of players other than `me`, newest first,
@@ -146,16 +169,13 @@ mod tests {
 
     fn action(from: &str, action: Action, seq: u64) -> ServerFrame {
         let frame = ClientFrame::new(ClientEvent::Action(action));
-        ServerFrame::relayed(frame, from.into(), seq)
+        ServerFrame::relayed(frame, &MemberRef::new(from, Role::Player), seq)
     }
 
     fn joined(id: &str, role: Role, seq: u64) -> ServerFrame {
         ServerFrame::Presence(Presence {
             event: PresenceEvent::Join,
-            member: MemberRef {
-                id: id.into(),
-                role,
-            },
+            member: MemberRef::new(id, role),
             seq,
         })
     }
@@ -167,6 +187,7 @@ mod tests {
             you: "me".into(),
             role: Role::Spectator,
             resumed: false,
+            name_locked: false,
             seq: 99,
             heartbeat_ms: 15_000,
             members: vec![],
@@ -176,6 +197,30 @@ mod tests {
                 .collect(),
             recovered,
         }
+    }
+
+    #[test]
+    fn players_with_names_are_named_and_a_new_name_applies_to_every_line() {
+        let mut timeline = Timeline::default();
+        let ada = MemberRef {
+            name: Some(PlayerName::parse("Ada").unwrap()),
+            ..MemberRef::new("a", Role::Player)
+        };
+        let join = ServerFrame::Presence(Presence {
+            event: PresenceEvent::Join,
+            member: ada.clone(),
+            seq: 1,
+        });
+        timeline.handle_frame(&join, 0);
+        timeline.handle_frame(&joined("b", Role::Player, 2), 0);
+        let first = timeline.describe(&timeline.moments()[0].clone());
+        assert_eq!(first, "Ada · joined · 0:00");
+        let second = timeline.describe(&timeline.moments()[1].clone());
+        assert_eq!(second, "Player 2 · joined · 0:00");
+        let renamed = ClientFrame::new(ClientEvent::Name(PlayerName::parse("Ada L.").unwrap()));
+        timeline.handle_frame(&ServerFrame::relayed(renamed, &ada, 3), 0);
+        let first = timeline.describe(&timeline.moments()[0].clone());
+        assert_eq!(first, "Ada L. · joined · 0:00");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The browser build of the client API.
 
+mod attention;
 mod listeners;
 mod page;
+mod receive;
 mod reconnect;
 
 use std::{
@@ -14,16 +16,16 @@ use leptos::{logging::warn, prelude::*};
 use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
-pub use self::page::copy_to_clipboard;
+pub use self::page::{copy_to_clipboard, remember_name, remembered_name};
 use self::{
     listeners::{listen, Listeners},
-    page::{keep_token, now, random_id, role_name, socket_url},
+    page::{keep_token, name_param, now, random_id, role_name, socket_url, strip_from_address},
 };
 use super::{ConnectionState, Views};
 use crate::{
     backoff::Backoff,
-    protocol::{Action, ClientEvent, ClientFrame, Close, Role, RoomName, ServerFrame},
-    status::{RoomView, Timeline, TypingThrottle},
+    protocol::{Action, ClientEvent, ClientFrame, Close, PlayerName, Role, RoomName},
+    status::{Attention, OwnAway, RoomView, Timeline, TypingThrottle},
 };
 
 /// How long past a missed heartbeat the page waits before it counts the
@@ -80,15 +82,47 @@ struct Inner {
     /// `online` and `visibilitychange`: retry at once when they fire.
     page_listeners: RefCell<Vec<Listeners>>,
     stopped: Cell<bool>,
+    /// The name this page asks the room for.
+    name: RefCell<Option<PlayerName>>,
+    /// Whether the room was told this tab is away, and when to tell it.
+    own_away: RefCell<OwnAway>,
+    /// Fires when the hidden tab counts as away.
+    away_timer: RefCell<Option<Timeout>>,
+    /// The moves this hidden tab has not shown yet, for its title.
+    attention: RefCell<Attention>,
+    /// The page's own title, while the hidden tab's title tells moves.
+    page_title: RefCell<Option<String>>,
 }
 
 impl BattleClient {
     /// Connects to `room` as `role` (with the host application's join
     /// `token`, if any) and keeps feeding `views`, reconnecting whenever the
     /// socket drops, until [`stop`](Self::stop). A token from the address
-    /// bar is kept for this tab only and taken out of the address bar.
-    pub fn start(room: RoomName, role: Role, token: Option<String>, views: Views) -> Option<Self> {
+    /// bar is kept for this tab only and taken out of the address bar. The
+    /// player's `name` from the link is remembered (and taken out of the
+    /// address bar too); without one, the name remembered before is used.
+    pub fn start(
+        room: RoomName,
+        role: Role,
+        token: Option<String>,
+        name: Option<PlayerName>,
+        views: Views,
+    ) -> Option<Self> {
         let token = keep_token(&room, role, token);
+        // A name from the link is remembered, then taken out of the address
+        // bar: a reload keeps a later rename, and a copied link does not
+        // hand the name on.
+        if let Some(name) = &name {
+            remember_name(name);
+            strip_from_address("name");
+        }
+        let name = name.or_else(remembered_name);
+        views.name.set(
+            name.as_ref()
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default(),
+        );
+        views.notifications.set(attention::notifications());
         let admission_check = format!(
             "/ws/battle/{room}/admission?role={}{}",
             role_name(role),
@@ -115,19 +149,52 @@ impl BattleClient {
             watchdog: RefCell::new(None),
             page_listeners: RefCell::new(Vec::new()),
             stopped: Cell::new(false),
+            name: RefCell::new(name),
+            own_away: RefCell::new(OwnAway::default()),
+            away_timer: RefCell::new(None),
+            attention: RefCell::new(Attention::default()),
+            page_title: RefCell::new(None),
         });
         let retry_now = |inner: &Rc<Inner>, _: &Event| inner.retry_now();
+        let visibility = |inner: &Rc<Inner>, _: &Event| {
+            inner.retry_now();
+            inner.visibility_changed();
+        };
         let listeners = vec![
             listen(&inner, window().into(), &[("online", retry_now)]),
             listen(
                 &inner,
                 document().into(),
-                &[("visibilitychange", retry_now)],
+                &[("visibilitychange", visibility)],
             ),
         ];
         *inner.page_listeners.borrow_mut() = listeners;
+        inner.visibility_changed();
         inner.connect();
         Some(Self { inner })
+    }
+
+    /// The player typed `typed` as their name: taken (remembered, and sent
+    /// to the room at once) if it follows the rules, else refused with the
+    /// reason shown.
+    pub fn rename(&self, typed: &str) {
+        let views = self.inner.views;
+        match PlayerName::parse(typed) {
+            Ok(name) => {
+                views.name_error.set(None);
+                views.name.set(name.as_str().to_owned());
+                remember_name(&name);
+                *self.inner.name.borrow_mut() = Some(name.clone());
+                self.inner.send(ClientEvent::Name(name));
+            }
+            Err(error) => views.name_error.set(Some(error.to_string())),
+        }
+    }
+
+    /// The player asked for a notification of each verdict while the tab
+    /// is hidden: asks the browser's permission.
+    pub fn enable_notifications(&self) {
+        self.inner.ask_for_notifications();
     }
 
     /// The player typed: sends a typing ping unless one went out less than
@@ -149,7 +216,12 @@ impl BattleClient {
         let inner = &self.inner;
         inner.stopped.set(true);
         inner.page_listeners.borrow_mut().clear();
-        for timer in [&inner.wake, &inner.retry, &inner.watchdog] {
+        for timer in [
+            &inner.wake,
+            &inner.retry,
+            &inner.watchdog,
+            &inner.away_timer,
+        ] {
             timer.borrow_mut().take();
         }
         if let Some(socket) = inner.socket.borrow_mut().take() {
@@ -165,9 +237,10 @@ impl Inner {
     fn connect(self: &Rc<Self>) {
         self.retry.borrow_mut().take();
         self.drop_socket();
+        let name = name_param(self.name.borrow().as_ref());
         let url = match self.last_seq.get() {
-            0 => self.url.clone(),
-            seen => format!("{}&since={seen}", self.url),
+            0 => format!("{}{name}", self.url),
+            seen => format!("{}{name}&since={seen}", self.url),
         };
         let ws = match WebSocket::new(&url) {
             Ok(ws) => ws,
@@ -230,85 +303,6 @@ impl Inner {
         }
     }
 
-    fn receive(self: &Rc<Self>, text: &str) {
-        let now = now();
-        let frame = ServerFrame::parse(text);
-        match &frame {
-            Some(ServerFrame::Welcome(welcome)) => {
-                self.heartbeat_ms.set(welcome.heartbeat_ms);
-                self.backoff.borrow_mut().reset();
-                self.room.borrow_mut().handle_welcome(welcome, now);
-                self.views.connection.set(ConnectionState::Live);
-            }
-            Some(ServerFrame::Presence(presence)) => {
-                self.room.borrow_mut().handle_presence(presence);
-            }
-            Some(ServerFrame::Snapshot(snapshot)) => {
-                self.room
-                    .borrow_mut()
-                    .handle_snapshot(&snapshot.members, now);
-            }
-            Some(frame) => match frame.as_relayed() {
-                Some((stamped, event)) => {
-                    let mut room = self.room.borrow_mut();
-                    // Our own frames come back too. Once the welcome told
-                    // us our member id, the room view tells them apart;
-                    // before it, only our clientId can, and they are dropped.
-                    let own_unknown = room.me().is_none()
-                        && stamped.client_id.as_deref() == Some(self.client_id.as_str());
-                    if !own_unknown {
-                        room.handle_frame(&stamped.from, event, now);
-                    }
-                }
-                None => {
-                    if let ServerFrame::Error { code, message } = frame {
-                        warn!("the server refused a frame: {code}: {message}");
-                    }
-                }
-            },
-            None => {}
-        }
-        if let Some(frame) = &frame {
-            self.remember(frame);
-        }
-        // Any frame proves the socket alive (after a welcome, with the
-        // server's own heartbeat period).
-        self.watch();
-        self.refresh();
-    }
-
-    /// Keeps the highest `seq` seen, and the battle's moments.
-    fn remember(&self, frame: &ServerFrame) {
-        let mut timeline = self.timeline.borrow_mut();
-        let seq = match frame {
-            ServerFrame::Welcome(welcome) => {
-                timeline.handle_welcome(welcome);
-                Some(welcome.seq)
-            }
-            other => {
-                timeline.handle_frame(other, js_sys::Date::now() as u64);
-                other.seq()
-            }
-        };
-        if let Some(seq) = seq {
-            self.last_seq.set(self.last_seq.get().max(seq));
-        }
-        let moments: Vec<String> = timeline
-            .moments()
-            .iter()
-            .map(|moment| timeline.describe(moment))
-            .collect();
-        set_if_changed(self.views.timeline, moments);
-        let me = self.room.borrow().me().map(str::to_owned);
-        if let Some(me) = me {
-            set_if_changed(
-                self.views.opponent_moves,
-                timeline.recent_actions_of_others(&me, OPPONENT_MOVES),
-            );
-        }
-        set_if_changed(self.views.history_gap, timeline.incomplete());
-    }
-
     /// Shows the statuses now and sets the one timer for their next change.
     fn refresh(self: &Rc<Self>) {
         let now = now();
@@ -325,6 +319,8 @@ impl Inner {
         if self.views.own_action.get_untracked() != own_action {
             self.views.own_action.set(own_action);
         }
+        set_if_changed(self.views.opponent_badge, room.opponent_badge(now));
+        set_if_changed(self.views.player_badges, room.player_badges(now));
         let wake = room.poll_timeout(now).map(|at| {
             let weak = Rc::downgrade(self);
             let delay = u32::try_from(at - now).unwrap_or(u32::MAX);

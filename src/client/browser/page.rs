@@ -1,9 +1,37 @@
 //! What the client reads from the page: its address, this tab's storage,
-//! its clock, randomness and the clipboard.
+//! the player's remembered name, its clock, randomness and the clipboard.
 
 use leptos::prelude::*;
 
-use crate::protocol::{Role, RoomName};
+use crate::protocol::{PlayerName, Role, RoomName};
+
+/// Where the player's name is kept, in local storage (every battle, every
+/// tab, until changed).
+const NAME_KEY: &str = "battle-status:name";
+
+/// Remembers the player's name for the next battles.
+pub fn remember_name(name: &PlayerName) {
+    if let Some(storage) = window().local_storage().ok().flatten() {
+        let _ = storage.set_item(NAME_KEY, name.as_str());
+    }
+}
+
+/// The player's name as remembered, if it still follows the rules.
+pub fn remembered_name() -> Option<PlayerName> {
+    let storage = window().local_storage().ok().flatten()?;
+    PlayerName::parse(&storage.get_item(NAME_KEY).ok().flatten()?).ok()
+}
+
+/// `&name=<name>` for a socket URL, encoded.
+pub fn name_param(name: Option<&PlayerName>) -> String {
+    name.map(|name| {
+        format!(
+            "&name={}",
+            String::from(js_sys::encode_uri_component(name.as_str()))
+        )
+    })
+    .unwrap_or_default()
+}
 
 /// The room's socket on the server that served this page, with this tab's
 /// key for the seat, kept in the tab's session storage so that a reload or
@@ -37,12 +65,13 @@ pub fn keep_token(room: &RoomName, role: Role, from_url: Option<String>) -> Opti
     if let Some(storage) = storage {
         let _ = storage.set_item(&name, &token);
     }
-    strip_token_from_address();
+    strip_from_address("token");
     Some(token)
 }
 
-/// Replaces the address bar's URL with the same one without `token`.
-fn strip_token_from_address() {
+/// Replaces the address bar's URL with the same one without the query
+/// parameter `param`.
+pub fn strip_from_address(param: &str) {
     let window = window();
     let Ok(href) = window.location().href() else {
         return;
@@ -50,13 +79,13 @@ fn strip_token_from_address() {
     let (Ok(url), Ok(history)) = (web_sys::Url::new(&href), window.history()) else {
         return;
     };
-    url.search_params().delete("token");
+    url.search_params().delete(param);
     let state = history.state().unwrap_or(wasm_bindgen::JsValue::NULL);
     if history
         .replace_state_with_url(&state, "", Some(&url.href()))
         .is_err()
     {
-        leptos::logging::warn!("could not take the join token out of the address bar");
+        leptos::logging::warn!("could not take {param} out of the address bar");
     }
 }
 

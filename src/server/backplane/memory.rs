@@ -17,7 +17,7 @@ use super::{
     BackplaneError, BoxFuture, JoinError, Joined, RoomSink, RoomStore, Transport, VerdictError,
 };
 use crate::{
-    protocol::{Action, ClientEvent, ClientFrame, PlayerKey, RoomName, ServerFrame},
+    protocol::{Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, RoomName, ServerFrame},
     server::room::{Change, History, JoinRequest, Limits, Roster},
 };
 
@@ -213,13 +213,13 @@ impl RoomStore for MemoryBackplane {
     fn publish<'a>(
         &'a self,
         room: &'a RoomName,
-        from: &'a str,
+        from: &'a MemberRef,
         frame: ClientFrame,
         now: u64,
     ) -> BoxFuture<'a, Result<(), BackplaneError>> {
         if let Some(state) = self.bus.lock().get_mut(room) {
-            state.roster.record(from, frame.event, now);
-            state.broadcast(ServerFrame::relayed(frame, from.to_owned(), 0), now);
+            state.roster.record(&from.id, &frame.event, now);
+            state.broadcast(ServerFrame::relayed(frame, from, 0), now);
         }
         Box::pin(std::future::ready(Ok(())))
     }
@@ -237,8 +237,8 @@ impl RoomStore for MemoryBackplane {
                 Some(member) => {
                     state
                         .roster
-                        .record(&member.id, ClientEvent::Action(action), now);
-                    state.broadcast(ServerFrame::verdict(action, member.id, 0), now);
+                        .record(&member.id, &ClientEvent::Action(action), now);
+                    state.broadcast(ServerFrame::verdict(action, &member, 0), now);
                     Ok(())
                 }
                 None => Err(VerdictError::NoSuchPlayer),

@@ -36,7 +36,7 @@ pub use self::{
 pub use super::room::Limits;
 use super::room::{JoinRequest, Refusal, Seat};
 use crate::protocol::{
-    Action, ClientFrame, HistoryEntry, MemberState, PlayerKey, RoomName, ServerFrame,
+    Action, ClientFrame, HistoryEntry, MemberRef, MemberState, PlayerKey, RoomName, ServerFrame,
 };
 
 /// A boxed future, so that backplanes can be chosen at run time.
@@ -155,7 +155,7 @@ pub trait RoomStore: Send + Sync + 'static {
     fn publish<'a>(
         &'a self,
         room: &'a RoomName,
-        from: &'a str,
+        from: &'a MemberRef,
         frame: ClientFrame,
         now: u64,
     ) -> BoxFuture<'a, Result<(), BackplaneError>>;

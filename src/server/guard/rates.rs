@@ -1,6 +1,7 @@
-//! Rates of one connection: typing pings dropped, actions refused, and the
-//! connection closed on sustained flooding or too many invalid frames
-//! (governor's GCRA limiters: a burst, refilled at a steady rate).
+//! Rates of one connection: typing pings dropped, actions and presence
+//! frames (away, name) refused, and the connection closed on sustained
+//! flooding or too many invalid frames (governor's GCRA limiters: a burst,
+//! refilled at a steady rate).
 
 use std::{num::NonZeroU32, time::Duration};
 
@@ -34,16 +35,24 @@ pub enum Verdict {
     Relay,
     /// A typing ping over its rate: drop it (typing is volatile).
     DropTyping,
-    /// An action over its rate: refuse it with an error frame.
+    /// An action, away or name frame over its rate: refuse it with an
+    /// error frame.
     RefuseAction,
     /// Sustained flooding: close the connection (4509).
     Close,
 }
 
+/// `away` and `name` frames in a burst: a player switching tabs a few
+/// times in a row, or fixing a typo in their name, is never refused.
+pub const PRESENCE_BURST: u32 = 8;
+/// One more `away` or `name` frame every this often.
+pub const PRESENCE_REFILL: Duration = Duration::from_secs(2);
+
 /// The rate limiters of one connection.
 pub struct ConnectionLimiter {
     typing: DefaultDirectRateLimiter,
     actions: DefaultDirectRateLimiter,
+    presence: DefaultDirectRateLimiter,
     invalid: DefaultDirectRateLimiter,
     excess: DefaultDirectRateLimiter,
 }
@@ -59,6 +68,11 @@ impl ConnectionLimiter {
             actions: direct(
                 Quota::per_second(limits.actions_per_sec).allow_burst(limits.actions_burst),
             ),
+            presence: direct(
+                Quota::with_period(PRESENCE_REFILL)
+                    .expect("a non-zero period")
+                    .allow_burst(NonZeroU32::new(PRESENCE_BURST).expect("non-zero")),
+            ),
             invalid: direct(
                 Quota::with_period(Duration::from_secs(10))
                     .expect("a non-zero period")
@@ -72,10 +86,11 @@ impl ConnectionLimiter {
     }
 
     /// A valid frame arrived: relay it, or not.
-    pub fn check_frame(&self, event: ClientEvent) -> Verdict {
+    pub fn check_frame(&self, event: &ClientEvent) -> Verdict {
         let (limiter, over) = match event {
             ClientEvent::Typing => (&self.typing, Verdict::DropTyping),
             ClientEvent::Action(_) => (&self.actions, Verdict::RefuseAction),
+            ClientEvent::Away(_) | ClientEvent::Name(_) => (&self.presence, Verdict::RefuseAction),
         };
         if limiter.check().is_ok() {
             Verdict::Relay
@@ -115,11 +130,11 @@ mod tests {
         // The page's throttle sends at most 1.25 pings a second, and a
         // player clicks Run and Submit a few times in a row at most.
         for _ in 0..8 {
-            assert_eq!(limiter.check_frame(ClientEvent::Typing), Verdict::Relay);
+            assert_eq!(limiter.check_frame(&ClientEvent::Typing), Verdict::Relay);
         }
         for _ in 0..10 {
             let action = ClientEvent::Action(Action::Running);
-            assert_eq!(limiter.check_frame(action), Verdict::Relay);
+            assert_eq!(limiter.check_frame(&action), Verdict::Relay);
         }
     }
 
@@ -134,7 +149,7 @@ mod tests {
             excess_burst: n(3),
         });
         let typing: Vec<Verdict> = (0..6)
-            .map(|_| limiter.check_frame(ClientEvent::Typing))
+            .map(|_| limiter.check_frame(&ClientEvent::Typing))
             .collect();
         assert_eq!(
             typing,
@@ -148,8 +163,36 @@ mod tests {
             ]
         );
         let action = ClientEvent::Action(Action::Accepted);
-        assert_eq!(limiter.check_frame(action), Verdict::Relay);
-        assert_eq!(limiter.check_frame(action), Verdict::Close);
+        assert_eq!(limiter.check_frame(&action), Verdict::Relay);
+        assert_eq!(limiter.check_frame(&action), Verdict::Close);
+    }
+
+    #[test]
+    fn away_and_name_frames_share_their_own_burst_and_leave_actions_alone() {
+        let limiter = ConnectionLimiter::new(&RateLimits {
+            typing_per_sec: n(1),
+            typing_burst: n(1),
+            actions_per_sec: n(1),
+            actions_burst: n(1),
+            invalid_burst: n(3),
+            excess_burst: n(3),
+        });
+        let name = ClientEvent::Name(crate::protocol::PlayerName::parse("Ada").unwrap());
+        for at in 0..PRESENCE_BURST {
+            let event = if at % 2 == 0 {
+                ClientEvent::Away(true)
+            } else {
+                name.clone()
+            };
+            assert_eq!(limiter.check_frame(&event), Verdict::Relay, "{at}");
+        }
+        assert_eq!(
+            limiter.check_frame(&ClientEvent::Away(false)),
+            Verdict::RefuseAction
+        );
+        assert_eq!(limiter.check_frame(&name), Verdict::RefuseAction);
+        let action = ClientEvent::Action(Action::Running);
+        assert_eq!(limiter.check_frame(&action), Verdict::Relay);
     }
 
     #[test]

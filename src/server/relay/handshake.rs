@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::{Relay, TOKEN_SUBPROTOCOL_PREFIX};
 use crate::{
-    protocol::{PlayerKey, Role, RoomName, Since},
+    protocol::{PlayerKey, PlayerName, Role, RoomName, Since},
     server::{
         clock::unix_secs,
         guard::{self, retry_secs, Limit, Slot},
@@ -36,6 +36,8 @@ pub struct JoinQuery {
     token: Option<String>,
     /// The last `seq` the page saw, to recover what it missed.
     since: Option<String>,
+    /// The player's display name (a token's name wins).
+    name: Option<String>,
 }
 
 /// The addresses a request went through, as proxies add them.
@@ -117,6 +119,10 @@ pub struct Admission {
     pub role: Role,
     /// The tab's key (or the token's player id).
     pub key: Option<PlayerKey>,
+    /// The display name: the token's, or else the one the page asked for.
+    pub name: Option<PlayerName>,
+    /// The name is the token's: the page cannot change it.
+    pub name_locked: bool,
     /// The socket's place in the admission counts.
     pub slot: Slot,
     /// What the page presented as the last `seq` it saw.
@@ -145,6 +151,13 @@ pub fn admit(
             Refused::bad_request("player is 16 to 64 characters of letters, digits, '-' and '_'")
         })?),
     };
+    let mut name = match query.name.as_deref() {
+        None => None,
+        Some(name) => {
+            Some(PlayerName::parse(name).map_err(|e| Refused::bad_request(format!("name: {e}")))?)
+        }
+    };
+    let mut name_locked = false;
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     relay
         .origins
@@ -174,6 +187,10 @@ pub fn admit(
             role = claims.role;
             let slot = relay.admission.admit_player(&claims.player, client);
             key = Some(claims.player);
+            if claims.name.is_some() {
+                name = claims.name;
+                name_locked = true;
+            }
             slot
         }
         None => relay.admission.admit_address(client),
@@ -183,6 +200,8 @@ pub fn admit(
         room,
         role,
         key,
+        name,
+        name_locked,
         slot,
         since: Since::parse(query.since.as_deref()),
     })

@@ -13,8 +13,8 @@ use tracing::{debug, info, warn};
 use super::{handshake::Admission, welcome::greeting, Relay};
 use crate::{
     protocol::{
-        close, parse_client_frame, ClientEvent, Close, FrameError, Role, RoomName, ServerFrame,
-        MAX_FRAME_BYTES,
+        close, parse_client_frame, ClientEvent, ClientFrame, Close, FrameError, MemberRef,
+        PlayerName, Role, RoomName, ServerFrame, MAX_FRAME_BYTES,
     },
     server::{
         clock::millis,
@@ -54,7 +54,11 @@ struct Session {
     room: RoomName,
     role: Role,
     conn: String,
-    me: String,
+    /// This connection's member, with the name the server stamps on its
+    /// frames.
+    me: MemberRef,
+    /// The name comes from the join token: `name` frames are refused.
+    name_locked: bool,
     membership: Membership,
     /// Frames numbered up to this are in the welcome.
     snapshot_seq: u64,
@@ -70,6 +74,8 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
         room,
         role,
         key,
+        name,
+        name_locked,
         slot: _slot,
         since,
     } = admission;
@@ -79,6 +85,7 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
         role,
         key,
         new_id: uuid::Uuid::new_v4().simple().to_string(),
+        name,
     };
     let (membership, joined) = match relay.hub.join(&room, request).await {
         Ok(joined) => joined,
@@ -89,10 +96,10 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
             return;
         }
     };
-    let me = joined.seat.member.id.clone();
-    info!(%room, %conn, member = %me, ?role, resumed = joined.seat.resumed, "joined");
+    let me = joined.seat.member.clone();
+    info!(%room, %conn, member = %me.id, ?role, resumed = joined.seat.resumed, "joined");
     let snapshot_seq = joined.seq;
-    let greeting = greeting(&relay, &room, role, &me, joined, &since);
+    let greeting = greeting(&relay, &room, role, &me.id, name_locked, joined, &since);
     let mut session = Session {
         socket,
         limiter: ConnectionLimiter::new(&relay.rates),
@@ -101,6 +108,7 @@ pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
         role,
         conn,
         me,
+        name_locked,
         membership,
         snapshot_seq,
         last_heard: Instant::now(),
@@ -204,13 +212,15 @@ impl Session {
             self.relay.stats.received(Kind::Invalid);
             return Err(Ending::ByServer(Close::Oversized));
         }
-        let checked = parse_client_frame(text).and_then(|frame| match self.role {
-            Role::Spectator => Err(FrameError::SpectatorCannotSend),
-            Role::Player => Ok(frame),
+        let checked = parse_client_frame(text).and_then(|frame| match (self.role, &frame.event) {
+            (Role::Spectator, _) => Err(FrameError::SpectatorCannotSend),
+            (Role::Player, ClientEvent::Name(_)) if self.name_locked => Err(FrameError::NameLocked),
+            (Role::Player, _) => Ok(frame),
         });
-        let kind = match &checked {
-            Ok(frame) if frame.event == ClientEvent::Typing => Kind::Typing,
-            Ok(_) => Kind::Action,
+        let kind = match checked.as_ref().map(|frame| &frame.event) {
+            Ok(ClientEvent::Typing) => Kind::Typing,
+            Ok(ClientEvent::Action(_)) => Kind::Action,
+            Ok(ClientEvent::Away(_) | ClientEvent::Name(_)) => Kind::Presence,
             Err(_) => Kind::Invalid,
         };
         self.relay.stats.received(kind);
@@ -218,21 +228,14 @@ impl Session {
             Ok(frame) => frame,
             Err(error) => return self.refuse(&error).map(Some),
         };
-        match self.limiter.check_frame(frame.event) {
-            Verdict::Relay => match self.relay.hub.publish(&self.room, &self.me, frame).await {
-                Ok(()) => {
-                    self.relay.stats.published(kind);
-                    Ok(None)
-                }
-                Err(error) => {
-                    self.relay.stats.dropped(DropReason::BackplaneDown);
-                    warn!(room = %self.room, conn = %self.conn, %error, "frame not relayed");
-                    Ok(Some(ServerFrame::Error {
-                        code: "unavailable".into(),
-                        message: error.to_string(),
-                    }))
-                }
-            },
+        match self.limiter.check_frame(&frame.event) {
+            Verdict::Relay => {
+                let renamed = match &frame.event {
+                    ClientEvent::Name(name) => Some(name.clone()),
+                    _ => None,
+                };
+                self.relay_frame(frame, kind, renamed).await
+            }
             Verdict::DropTyping => {
                 self.relay.stats.dropped(DropReason::RateLimited);
                 Ok(None)
@@ -242,6 +245,33 @@ impl Session {
                 Ok(Some(ServerFrame::error(&FrameError::RateLimited)))
             }
             Verdict::Close => Err(Ending::ByServer(Close::RateLimited)),
+        }
+    }
+
+    /// Publishes a frame within its rate; a `name` frame renames this
+    /// member once the room has it.
+    async fn relay_frame(
+        &mut self,
+        frame: ClientFrame,
+        kind: Kind,
+        renamed: Option<PlayerName>,
+    ) -> Result<Option<ServerFrame>, Ending> {
+        match self.relay.hub.publish(&self.room, &self.me, frame).await {
+            Ok(()) => {
+                self.relay.stats.published(kind);
+                if renamed.is_some() {
+                    self.me.name = renamed;
+                }
+                Ok(None)
+            }
+            Err(error) => {
+                self.relay.stats.dropped(DropReason::BackplaneDown);
+                warn!(room = %self.room, conn = %self.conn, %error, "frame not relayed");
+                Ok(Some(ServerFrame::Error {
+                    code: "unavailable".into(),
+                    message: error.to_string(),
+                }))
+            }
         }
     }
 

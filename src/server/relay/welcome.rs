@@ -16,6 +16,7 @@ pub fn greeting(
     room: &RoomName,
     role: Role,
     me: &str,
+    name_locked: bool,
     joined: Joined,
     since: &Since,
 ) -> Vec<ServerFrame> {
@@ -35,6 +36,7 @@ pub fn greeting(
         you: me.to_owned(),
         role,
         resumed: joined.seat.resumed,
+        name_locked,
         seq: joined.seq,
         heartbeat_ms: millis(relay.heartbeat),
         members: joined.members,

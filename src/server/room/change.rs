@@ -107,6 +107,7 @@ mod tests {
             role: Role::Player,
             key: PlayerKey::parse("tab-key-000000000001"),
             new_id: format!("id-{conn}"),
+            name: None,
         }
     }
 

@@ -104,15 +104,19 @@ pub fn recover(entries: &[HistoryEntry], floor: u64, seq: u64, since: &Since) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Action, ClientEvent, ClientFrame};
+    use crate::protocol::{Action, ClientEvent, ClientFrame, MemberRef, Role};
 
     fn action(n: u16) -> ServerFrame {
         let frame = ClientFrame::new(ClientEvent::Action(Action::FailedTest(n)));
-        ServerFrame::relayed(frame, "m1".into(), 0)
+        ServerFrame::relayed(frame, &MemberRef::new("m1", Role::Player), 0)
     }
 
     fn typing() -> ServerFrame {
-        ServerFrame::relayed(ClientFrame::new(ClientEvent::Typing), "m1".into(), 0)
+        ServerFrame::relayed(
+            ClientFrame::new(ClientEvent::Typing),
+            &MemberRef::new("m1", Role::Player),
+            0,
+        )
     }
 
     fn seqs(entries: &[HistoryEntry]) -> Vec<u64> {

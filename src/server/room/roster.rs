@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    Action, ClientEvent, Connection, MemberRef, MemberState, PlayerKey, PresenceEvent, Role,
-    TYPING_TIMEOUT_MS,
+    Action, ClientEvent, Connection, MemberRef, MemberState, PlayerKey, PlayerName, PresenceEvent,
+    Role, TYPING_TIMEOUT_MS,
 };
 
 /// Most players in a room.
@@ -39,6 +39,9 @@ pub struct JoinRequest {
     pub key: Option<PlayerKey>,
     /// The public id to give the member if this is a new seat.
     pub new_id: String,
+    /// The member's display name, if the connection gave one (a seat taken
+    /// back without one keeps its name).
+    pub name: Option<PlayerName>,
 }
 
 /// Why a seat was refused.
@@ -76,6 +79,11 @@ struct Member {
     reconnecting_until: Option<u64>,
     last_action: Option<Action>,
     last_typing: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<PlayerName>,
+    /// `Some(since)` while the member's tab is hidden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    away_since: Option<u64>,
 }
 
 /// The members of one room, in the order they joined. Serialisable, for
@@ -97,6 +105,9 @@ impl Roster {
         if let Some(member) = same_seat {
             let was_reconnecting = member.reconnecting_until.take().is_some();
             let previous = std::mem::replace(&mut member.conn, request.conn);
+            if request.name.is_some() {
+                member.name = request.name;
+            }
             return Ok(Seat {
                 member: member.public(),
                 resumed: true,
@@ -123,6 +134,8 @@ impl Roster {
             reconnecting_until: None,
             last_action: None,
             last_typing: None,
+            name: request.name,
+            away_since: None,
         };
         let public = member.public();
         self.members.push(member);
@@ -155,6 +168,7 @@ impl Roster {
         let member = &mut self.members[at];
         member.reconnecting_until = Some(now.saturating_add(limits.grace_ms));
         member.last_typing = None;
+        member.away_since = None;
         Some((PresenceEvent::Reconnecting, member.public()))
     }
 
@@ -180,11 +194,14 @@ impl Roster {
     }
 
     /// Records what member `id` did at `now`, for later snapshots.
-    pub fn record(&mut self, id: &str, event: ClientEvent, now: u64) {
+    pub fn record(&mut self, id: &str, event: &ClientEvent, now: u64) {
         if let Some(member) = self.members.iter_mut().find(|m| m.id == id) {
             match event {
                 ClientEvent::Typing => member.last_typing = Some(now),
-                ClientEvent::Action(action) => member.last_action = Some(action),
+                ClientEvent::Action(action) => member.last_action = Some(*action),
+                ClientEvent::Away(true) => member.away_since = member.away_since.or(Some(now)),
+                ClientEvent::Away(false) => member.away_since = None,
+                ClientEvent::Name(name) => member.name = Some(name.clone()),
             }
         }
     }
@@ -204,6 +221,8 @@ impl Roster {
                 typing_ms: m.last_typing.map_or(0, |at| {
                     at.saturating_add(TYPING_TIMEOUT_MS).saturating_sub(now)
                 }),
+                name: m.name.clone(),
+                away_ms: m.away_since.map(|since| now.saturating_sub(since)),
             })
             .collect()
     }
@@ -244,6 +263,7 @@ impl Member {
         MemberRef {
             id: self.id.clone(),
             role: self.role,
+            name: self.name.clone(),
         }
     }
 }
@@ -269,6 +289,7 @@ mod tests {
             role,
             key,
             new_id: format!("id-{conn}"),
+            name: None,
         }
     }
 
@@ -341,7 +362,7 @@ mod tests {
     fn the_same_key_within_the_grace_period_resumes_the_same_member() {
         let mut roster = Roster::default();
         let seat = roster.join(player("c1", key(1)), &LIMITS).unwrap();
-        roster.record(&seat.member.id, ClientEvent::Action(Action::Running), 5);
+        roster.record(&seat.member.id, &ClientEvent::Action(Action::Running), 5);
         roster.disconnect("c1", false, &LIMITS, 10);
         let back = roster.join(player("c9", key(1)), &LIMITS).unwrap();
         assert_eq!(back.member, seat.member);
@@ -405,8 +426,8 @@ mod tests {
         let mut roster = Roster::default();
         let a = roster.join(player("c1", None), &LIMITS).unwrap().member;
         let b = roster.join(player("c2", None), &LIMITS).unwrap().member;
-        roster.record(&a.id, ClientEvent::Action(Action::WrongAnswer), 100);
-        roster.record(&b.id, ClientEvent::Typing, 1_000);
+        roster.record(&a.id, &ClientEvent::Action(Action::WrongAnswer), 100);
+        roster.record(&b.id, &ClientEvent::Typing, 1_000);
         let snapshot = roster.snapshot(2_000);
         assert_eq!(snapshot[0].last_action, Some(Action::WrongAnswer));
         assert_eq!(snapshot[0].typing_ms, 0);

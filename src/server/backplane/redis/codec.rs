@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::keys::{action_field, owner_field, typing_field};
+use super::keys::{action_field, away_field, name_field, owner_field, typing_field};
 use crate::{
-    protocol::{Action, ClientEvent, HistoryEntry, PresenceEvent, ServerFrame},
+    protocol::{Action, ClientEvent, HistoryEntry, PlayerName, PresenceEvent, ServerFrame},
     server::room::{Change, Roster},
 };
 
@@ -53,11 +53,29 @@ pub fn replaced_message(conn: &str) -> String {
 }
 
 /// The hash field where a member's `event` is recorded, and its value.
-pub fn record_field(id: &str, event: ClientEvent, now: u64) -> (String, String) {
+pub fn record_field(id: &str, event: &ClientEvent, now: u64) -> (String, String) {
     match event {
         ClientEvent::Typing => (typing_field(id), now.to_string()),
         ClientEvent::Action(action) => (action_field(id), action.code().into_owned()),
+        ClientEvent::Away(away) => (away_field(id), if *away { now } else { 0 }.to_string()),
+        ClientEvent::Name(name) => (name_field(id), name.as_str().to_owned()),
     }
+}
+
+/// What a hash field beside the roster recorded: whose, what, and when.
+fn recorded(field: &str, value: &str) -> Option<(String, ClientEvent, u64)> {
+    let (kind, id) = field.split_once(':')?;
+    let (event, at) = match kind {
+        "a" => (ClientEvent::Action(Action::parse(value).ok()?), 0),
+        "t" => (ClientEvent::Typing, value.parse().ok()?),
+        "w" => match value.parse().ok()? {
+            0 => (ClientEvent::Away(false), 0),
+            since => (ClientEvent::Away(true), since),
+        },
+        "name" => (ClientEvent::Name(PlayerName::parse(value).ok()?), 0),
+        _ => return None,
+    };
+    Some((id.to_owned(), event, at))
 }
 
 /// An entry of a room's history stream: id `<seq>-0`, fields `at` and `f`
@@ -112,14 +130,8 @@ fn roster_from(fields: &HashMap<String, String>) -> Roster {
         .and_then(|json| serde_json::from_str(json).ok())
         .unwrap_or_default();
     for (field, value) in fields {
-        if let Some(id) = field.strip_prefix("a:") {
-            if let Ok(action) = Action::parse(value) {
-                roster.record(id, ClientEvent::Action(action), 0);
-            }
-        } else if let Some(id) = field.strip_prefix("t:") {
-            if let Ok(at) = value.parse() {
-                roster.record(id, ClientEvent::Typing, at);
-            }
+        if let Some((id, event, at)) = recorded(field, value) {
+            roster.record(&id, &event, at);
         }
     }
     roster
@@ -157,9 +169,17 @@ impl Commit {
                 PresenceEvent::Leave => {
                     fields.push(action_field(&member.id));
                     fields.push(typing_field(&member.id));
+                    fields.push(away_field(&member.id));
+                    fields.push(name_field(&member.id));
                 }
-                PresenceEvent::Reconnecting => fields.push(typing_field(&member.id)),
-                PresenceEvent::Join | PresenceEvent::Resume => {}
+                PresenceEvent::Reconnecting => {
+                    fields.push(typing_field(&member.id));
+                    fields.push(away_field(&member.id));
+                }
+                // The roster written holds the name (read back, or the
+                // one the seat was taken back with).
+                PresenceEvent::Resume => fields.push(name_field(&member.id)),
+                PresenceEvent::Join => {}
             }
         }
         fields.extend(self.also_forget.iter().cloned());
@@ -205,6 +225,7 @@ mod tests {
             member: MemberRef {
                 id: id.into(),
                 role: Role::Player,
+                name: None,
             },
             seq: 0,
         })
@@ -266,6 +287,7 @@ mod tests {
             role: Role::Player,
             key: None,
             new_id: "m1".into(),
+            name: None,
         };
         roster.join(request, &LIMITS).unwrap();
         let mut fields = HashMap::from([
@@ -297,6 +319,7 @@ mod tests {
             role: Role::Player,
             key: PlayerKey::parse("tab-key-000000000001"),
             new_id: format!("id-{conn}"),
+            name: None,
         };
         let mut roster = Roster::default();
         let mut commit = Commit::default();
@@ -336,17 +359,52 @@ mod tests {
     }
 
     #[test]
-    fn a_leave_forgets_what_the_member_did_and_a_drop_forgets_their_typing() {
-        let member = |id: &str| MemberRef {
-            id: id.into(),
-            role: Role::Player,
-        };
+    fn a_leave_forgets_what_the_member_did_and_a_drop_forgets_their_typing_and_away() {
+        let member = |id: &str| MemberRef::new(id, Role::Player);
         let mut commit = Commit::default();
         commit.change.presence = vec![
             (PresenceEvent::Join, member("a")),
             (PresenceEvent::Reconnecting, member("b")),
             (PresenceEvent::Leave, member("c")),
+            (PresenceEvent::Resume, member("d")),
         ];
-        assert_eq!(commit.forget(), ["t:b", "a:c", "t:c"]);
+        assert_eq!(
+            commit.forget(),
+            ["t:b", "w:b", "a:c", "t:c", "w:c", "name:c", "name:d"]
+        );
+    }
+
+    #[test]
+    fn away_and_names_read_back_from_their_fields_over_the_roster() {
+        let mut roster = Roster::default();
+        let seat = roster
+            .join(
+                JoinRequest {
+                    conn: "c1".into(),
+                    role: Role::Player,
+                    key: None,
+                    new_id: "m1".into(),
+                    name: Some(PlayerName::parse("Ada").unwrap()),
+                },
+                &LIMITS,
+            )
+            .unwrap();
+        assert_eq!(seat.member.name.as_ref().unwrap().as_str(), "Ada");
+        let mut fields =
+            HashMap::from([("roster".to_owned(), serde_json::to_string(&roster).unwrap())]);
+        let read =
+            |fields: &HashMap<String, String>| StoredRoom::from(fields).roster.snapshot(10_000);
+        assert_eq!(read(&fields)[0].away_ms, None);
+        let renamed = ClientEvent::Name(PlayerName::parse("Grace").unwrap());
+        for event in [ClientEvent::Away(true), renamed] {
+            let (field, value) = record_field("m1", &event, 4_000);
+            fields.insert(field, value);
+        }
+        let member = &read(&fields)[0];
+        assert_eq!(member.away_ms, Some(6_000));
+        assert_eq!(member.name.as_ref().unwrap().as_str(), "Grace");
+        let (field, value) = record_field("m1", &ClientEvent::Away(false), 9_000);
+        fields.insert(field, value);
+        assert_eq!(read(&fields)[0].away_ms, None);
     }
 }

@@ -42,6 +42,17 @@ pub fn typing_field(id: &str) -> String {
     format!("t:{id}")
 }
 
+/// The field holding since when member `id`'s tab is hidden (ms since the
+/// epoch; `0` once it is visible again).
+pub fn away_field(id: &str) -> String {
+    format!("w:{id}")
+}
+
+/// The field holding member `id`'s display name, once they changed it.
+pub fn name_field(id: &str) -> String {
+    format!("name:{id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

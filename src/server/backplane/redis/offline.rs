@@ -14,12 +14,9 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::{
-    keys::{action_field, typing_field},
-    lock, Instance, LocalSeat,
-};
+use super::{codec::record_field, lock, Instance, LocalSeat};
 use crate::{
-    protocol::{Action, ClientEvent, MemberRef, Presence, PresenceEvent, RoomName, ServerFrame},
+    protocol::{ClientEvent, MemberRef, Presence, PresenceEvent, RoomName, ServerFrame},
     server::{
         backplane::{BackplaneError, RoomSink},
         room::JoinRequest,
@@ -35,12 +32,9 @@ pub struct QueuedDisconnect {
     now: u64,
 }
 
-/// What a member did while the link was down.
-#[derive(Debug, Clone, Copy, Default)]
-struct Unpublished {
-    action: Option<Action>,
-    typing: Option<u64>,
-}
+/// What a member did while the link was down, the last of each kind: who,
+/// what and when.
+type Unpublished = (String, ClientEvent, u64);
 
 /// A room with connections on this instance, as the link serves it.
 pub struct Subscription {
@@ -57,7 +51,8 @@ pub struct Subscription {
 struct RoomLog {
     /// The highest `seq` handed to the room.
     seq: u64,
-    /// What members did while the link was down, by member id.
+    /// What members did while the link was down, by the hash field that
+    /// records it.
     unpublished: HashMap<String, Unpublished>,
     /// Frames were handed out here while the link was down: the room's
     /// history in Redis lacks them.
@@ -116,7 +111,7 @@ impl Instance {
         &self,
         room: &RoomName,
         frame: ServerFrame,
-        record: Option<(&str, ClientEvent, u64)>,
+        record: Option<(&str, &ClientEvent, u64)>,
     ) {
         let Some(local) = self.subscription(room) else {
             return;
@@ -125,11 +120,9 @@ impl Instance {
         log.seq += 1;
         log.delivered_offline = true;
         if let Some((id, event, now)) = record {
-            let entry = log.unpublished.entry(id.to_owned()).or_default();
-            match event {
-                ClientEvent::Typing => entry.typing = Some(now),
-                ClientEvent::Action(action) => entry.action = Some(action),
-            }
+            let (field, _) = record_field(id, event, now);
+            log.unpublished
+                .insert(field, (id.to_owned(), event.clone(), now));
         }
         local.sink.deliver(log.seq, frame);
     }
@@ -232,15 +225,9 @@ impl Instance {
                     refused.push(seat.request.conn.clone());
                 }
             }
-            for (id, did) in &unpublished {
-                if let Some(action) = did.action {
-                    roster.record(id, ClientEvent::Action(action), now);
-                    commit.also_forget.push(action_field(id));
-                }
-                if let Some(at) = did.typing {
-                    roster.record(id, ClientEvent::Typing, at);
-                    commit.also_forget.push(typing_field(id));
-                }
+            for (field, (id, event, at)) in &unpublished {
+                roster.record(id, event, *at);
+                commit.also_forget.push(field.clone());
             }
             Ok::<_, BackplaneError>(())
         })

@@ -4,7 +4,7 @@
 
 use super::{lock, LocalSeat, RedisBackplane};
 use crate::{
-    protocol::{Action, ClientEvent, ClientFrame, PlayerKey, RoomName, ServerFrame},
+    protocol::{Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, RoomName, ServerFrame},
     server::{
         backplane::{BackplaneError, BoxFuture, JoinError, Joined, RoomStore, VerdictError},
         room::JoinRequest,
@@ -97,17 +97,17 @@ impl RoomStore for RedisBackplane {
     fn publish<'a>(
         &'a self,
         room: &'a RoomName,
-        from: &'a str,
+        from: &'a MemberRef,
         frame: ClientFrame,
         now: u64,
     ) -> BoxFuture<'a, Result<(), BackplaneError>> {
         let instance = &self.instance;
         Box::pin(async move {
-            let event = frame.event;
-            let frame = ServerFrame::relayed(frame, from.to_owned(), 0);
+            let event = frame.event.clone();
+            let frame = ServerFrame::relayed(frame, from, 0);
             let id = instance.frame_id();
             if instance.is_up() {
-                let published = instance.publish_frame(room, from, &id, event, &frame, now);
+                let published = instance.publish_frame(room, &from.id, &id, &event, &frame, now);
                 if published.await.is_ok() {
                     return Ok(());
                 }
@@ -117,7 +117,7 @@ impl RoomStore for RedisBackplane {
             // members here get the frame now, once.
             instance.stats.unpublished();
             if instance.first_delivery(&id) {
-                instance.deliver_locally(room, frame, Some((from, event, now)));
+                instance.deliver_locally(room, frame, Some((&from.id, &event, now)));
             }
             Ok(())
         })
@@ -142,10 +142,10 @@ impl RoomStore for RedisBackplane {
                 .player_of(player)
                 .ok_or(VerdictError::NoSuchPlayer)?;
             let event = ClientEvent::Action(action);
-            let frame = ServerFrame::verdict(action, member.id.clone(), 0);
+            let frame = ServerFrame::verdict(action, &member, 0);
             let id = instance.frame_id();
             if instance
-                .publish_frame(room, &member.id, &id, event, &frame, now)
+                .publish_frame(room, &member.id, &id, &event, &frame, now)
                 .await?
             {
                 Ok(())

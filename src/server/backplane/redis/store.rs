@@ -185,7 +185,7 @@ impl Instance {
         room: &RoomName,
         member: &str,
         id: &str,
-        event: ClientEvent,
+        event: &ClientEvent,
         frame: &ServerFrame,
         now: u64,
     ) -> Result<bool, BackplaneError> {
