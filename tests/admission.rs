@@ -6,31 +6,16 @@ mod support;
 
 use std::time::Duration;
 
-use battle_status::{
-    protocol::{PlayerKey, Role, RoomName},
-    server::token::{self, Claims, Secret},
-};
+use battle_status::server::token::Secret;
 use support::{
-    handshake, http_get, http_request, metric, metrics, refusal, spawn_app, spawn_app_with, Player,
-    TestServer,
+    handshake, http_get, http_request, metric, metrics, player_token, refusal, spawn_app,
+    spawn_app_with, Player, TestServer,
 };
 
 const SECRET: &str = "a shared secret of the host application";
 
 fn token_for(room: &str, player: &str) -> String {
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3_600;
-    let claims = Claims {
-        room: RoomName::parse(room).unwrap(),
-        player: PlayerKey::parse(player).unwrap(),
-        role: Role::Player,
-        name: None,
-        exp,
-    };
-    token::mint(&Secret::new(SECRET).unwrap(), &claims)
+    player_token(SECRET, room, player, None)
 }
 
 async fn refused_total(server: &TestServer, reason: &str) -> u64 {

@@ -4,15 +4,10 @@
 
 mod support;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use battle_status::{
-    protocol::{PlayerKey, PlayerName, Role, RoomName},
-    server::token::{self, Claims, Secret},
-};
+use battle_status::server::token::Secret;
 use support::{
-    as_player, metric, metrics, refused_handshake, spawn_app, spawn_app_with, spawn_on_redis,
-    Player, RedisServer,
+    as_player, metric, metrics, player_token, refused_handshake, spawn_app, spawn_app_with,
+    spawn_on_redis, Player, RedisServer,
 };
 
 const SECRET: &str = "a secret of at least sixteen bytes";
@@ -116,27 +111,11 @@ async fn bad_names_are_refused_at_the_handshake_and_in_frames_and_counted() {
     );
 }
 
-fn token_for(room: &str, player: &str, name: Option<&str>) -> String {
-    let exp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3_600;
-    let claims = Claims {
-        room: RoomName::parse(room).unwrap(),
-        player: PlayerKey::parse(player).unwrap(),
-        role: Role::Player,
-        name: name.map(|name| PlayerName::parse(name).unwrap()),
-        exp,
-    };
-    token::mint(&Secret::new(SECRET).unwrap(), &claims)
-}
-
 #[tokio::test]
 async fn a_tokens_name_wins_over_the_pages_and_cannot_be_changed() {
     let server =
         spawn_app_with(|config| config.token_secret = Some(Secret::new(SECRET).unwrap())).await;
-    let token = token_for("duel", "host-app-player-0001", Some("Ada Lovelace"));
+    let token = player_token(SECRET, "duel", "host-app-player-0001", Some("Ada Lovelace"));
     let mut alice = Player::join_path(
         &server,
         &format!("/ws/battle/duel/?token={token}&name=Mallory"),
@@ -148,7 +127,7 @@ async fn a_tokens_name_wins_over_the_pages_and_cannot_be_changed() {
     let answer = alice.next().await;
     assert_eq!(answer["code"], "name_locked", "{answer}");
 
-    let token = token_for("duel", "host-app-player-0002", None);
+    let token = player_token(SECRET, "duel", "host-app-player-0002", None);
     let bob = Player::join_path(&server, &format!("/ws/battle/duel/?token={token}&name=Bob")).await;
     assert_eq!(
         member(&bob.welcome, &bob.me)["name"],

@@ -8,8 +8,8 @@ use leptos::{
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::{
-    client::{remember_name, remembered_name},
-    protocol::{PlayerName, RoomName, RoomNameError},
+    client::{remembered_name, take_name},
+    protocol::{RoomName, RoomNameError},
 };
 
 /// `/`: start or join a battle. The join form works before the page
@@ -29,9 +29,8 @@ pub fn Lobby() -> impl IntoView {
     });
     let rename = move |event: Event| {
         let typed = event_target_value(&event);
-        match PlayerName::parse(&typed) {
+        match take_name(&typed) {
             Ok(taken) => {
-                remember_name(&taken);
                 name.set(taken.as_str().to_owned());
                 name_error.set(None);
             }

@@ -21,9 +21,17 @@ pub use rules::{after_admission_check, after_close, AfterCheck, AfterClose};
 use leptos::prelude::RwSignal;
 
 use crate::{
-    protocol::{Action, Close},
+    protocol::{Action, Close, PlayerName, PlayerNameError},
     status::{Badge, Status},
 };
+
+/// What the player typed as their name, taken and remembered for the next
+/// battles if it follows the rules.
+pub fn take_name(typed: &str) -> Result<PlayerName, PlayerNameError> {
+    let name = PlayerName::parse(typed)?;
+    remember_name(&name);
+    Ok(name)
+}
 
 /// The player's own link to the relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

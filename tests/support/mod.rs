@@ -7,7 +7,16 @@ pub mod proxy;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use battle_status::server::{backplane::MemoryBus, config::Config, stats::Stats, Server};
+use battle_status::{
+    protocol::{PlayerKey, PlayerName, Role, RoomName},
+    server::{
+        backplane::MemoryBus,
+        config::Config,
+        stats::Stats,
+        token::{self, Claims, Secret},
+        Server,
+    },
+};
 use futures_util::{SinkExt, StreamExt};
 use leptos::config::LeptosOptions;
 use serde_json::Value;
@@ -787,4 +796,22 @@ impl Fleet {
             Self::Redis(redis) => spawn_on_redis_with(redis, configure).await,
         }
     }
+}
+
+/// A join token signed with `secret` for `player` in `room`, valid for an
+/// hour, naming the player `name` if given.
+pub fn player_token(secret: &str, room: &str, player: &str, name: Option<&str>) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3_600;
+    let claims = Claims {
+        room: RoomName::parse(room).unwrap(),
+        player: PlayerKey::parse(player).unwrap(),
+        role: Role::Player,
+        name: name.map(|name| PlayerName::parse(name).unwrap()),
+        exp,
+    };
+    token::mint(&Secret::new(secret).unwrap(), &claims)
 }

@@ -21,7 +21,7 @@ use self::{
     listeners::{listen, Listeners},
     page::{keep_token, name_param, now, random_id, role_name, socket_url, strip_from_address},
 };
-use super::{ConnectionState, Views};
+use super::{take_name, ConnectionState, Views};
 use crate::{
     backoff::Backoff,
     protocol::{Action, ClientEvent, ClientFrame, Close, PlayerName, Role, RoomName},
@@ -179,11 +179,10 @@ impl BattleClient {
     /// reason shown.
     pub fn rename(&self, typed: &str) {
         let views = self.inner.views;
-        match PlayerName::parse(typed) {
+        match take_name(typed) {
             Ok(name) => {
                 views.name_error.set(None);
                 views.name.set(name.as_str().to_owned());
-                remember_name(&name);
                 *self.inner.name.borrow_mut() = Some(name.clone());
                 self.inner.send(ClientEvent::Name(name));
             }
