@@ -22,7 +22,13 @@
 # process and over Redis), frozen (one instance over Redis, every room on it:
 # the fan-out while Redis hangs, DEBUG SLEEP holding every connection open
 # and answering nothing, against the same load while Redis is healthy,
-# alternating, three runs each), page (transfer size of the page).
+# alternating, three runs each), page (transfer size of the page), and
+# against the bare relay (tools/bare_relay.rs: forwards frames in a room and
+# nothing else), alternating with it, three runs each, reported as ratios
+# of the medians: versus-cpu (server CPU per delivered frame at 40,000
+# delivered frames/s), versus-tail (p99 and p99.9 fan-out at 18,000
+# connections sending 1.25 frames/s), versus-idle (RSS per idle connection
+# at 18,000 connections).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +39,7 @@ mkdir -p target/bench
 
 cargo leptos build --release --precompress
 cargo build --release --features loadgen --bin loadgen
+cargo build --release --features ssr --bin bare-relay
 LOADGEN=target/release/loadgen
 
 # Instances started for the current scenario, and Redis if it has one.
@@ -51,10 +58,20 @@ server_flags=("${FRAME_LIMITS[@]}" "${ADMISSION_LIMITS[@]}")
 # start_server [ENV=VALUE...]: starts one more instance on a free port with
 # $server_flags, waits until it is ready, and adds its address to $addrs.
 start_server() {
+  launch env "$@" LEPTOS_SITE_ROOT=target/site RUST_LOG=warn,battle_status::server=info NO_COLOR=1 \
+    target/release/battle-status --addr 127.0.0.1:0 "${server_flags[@]}"
+}
+
+# start_bare: the bare relay on a free port, as start_server does.
+start_bare() {
+  launch target/release/bare-relay --addr 127.0.0.1:0
+}
+
+# launch COMMAND...: runs a server that prints "listening on http://<addr>",
+# waits until its /readyz answers 200, and adds its address to $addrs.
+launch() {
   local log="target/bench/server-${#pids[@]}.log" addr=""
-  env "$@" LEPTOS_SITE_ROOT=target/site RUST_LOG=warn,battle_status::server=info NO_COLOR=1 \
-    target/release/battle-status --addr 127.0.0.1:0 "${server_flags[@]}" \
-      > "$log" 2>&1 &
+  "$@" > "$log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
     addr=$(grep -o 'listening on http://[0-9.:]*' "$log" | sed 's|listening on http://||' || true)
@@ -179,6 +196,43 @@ frozen() {
   cat target/bench/frozen.txt
 }
 
+# versus NAME LOADGEN-ARGS...: the same load on this server and on the bare
+# relay, alternating, three runs each; prints each run and the ratios of the
+# medians (this server / the bare relay).
+versus() {
+  local name=$1 run relay base; shift
+  for run in 1 2 3; do
+    for relay in ours bare; do
+      if [ "$relay" = ours ]; then start_server; else start_bare; fi
+      base=$(awk '/VmRSS/ { print $2 }' "/proc/${pids[0]}/status")
+      "$LOADGEN" --addr "$addrs" --server-pid "${pids[0]}" --json "$@" 2> /dev/null \
+        | tail -n 1 | python3 -c 'import json, sys; d = json.load(sys.stdin); d["rss_base_kib"] = int(sys.argv[1]); print(json.dumps(d))' "$base" \
+        > "target/bench/$name-$relay-$run.json"
+      stop_servers
+    done
+  done
+  python3 - "$name" <<'PY' | tee "target/bench/$name.txt"
+import json, statistics, sys
+name = sys.argv[1]
+def runs(relay):
+    return [json.load(open(f"target/bench/{name}-{relay}-{run}.json")) for run in (1, 2, 3)]
+def figures(d):
+    idle = (d["server_rss_idle_kib"] - d["rss_base_kib"]) / max(d["connections"], 1)
+    cpu = d["server_cpu_percent"] / max(d["delivered_per_sec"], 1) * 1e6
+    return {"cpu %/frame (x1e-6)": cpu, "cpu % of a core": d["server_cpu_percent"],
+            "delivered/s": d["delivered_per_sec"], "loss %": d["loss_percent"],
+            "p99 ms": d["p99_ms"], "p99.9 ms": d["p999_ms"], "KiB per idle connection": idle * 1.0}
+ours, bare = [list(map(figures, runs(r))) for r in ("ours", "bare")]
+print(f"== {name}: this server vs the bare relay, three runs each, alternating")
+for key in ours[0]:
+    o = [f[key] for f in ours]; b = [f[key] for f in bare]
+    mo, mb = statistics.median(o), statistics.median(b)
+    ratio = f"{mo / mb:.2f}x" if mb else "-"
+    print(f"{key:>26}: ours {', '.join(f'{v:.3g}' for v in o)} (median {mo:.3g}); "
+          f"bare {', '.join(f'{v:.3g}' for v in b)} (median {mb:.3g}); ratio {ratio}")
+PY
+}
+
 page() {
   echo "== page: transfer size of the battle page and time to a live page"
   {
@@ -194,7 +248,7 @@ page() {
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page)
+[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page versus-cpu versus-tail versus-idle)
 for name in "${want[@]}"; do
   case "$name" in
     small) scenario small 1 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
@@ -208,6 +262,9 @@ for name in "${want[@]}"; do
     fleet-history) history fleet-history redis:2 ;;
     frozen) frozen ;;
     page) page ;;
+    versus-cpu) versus versus-cpu --rooms 50 --per-room 2 --rate 200 --duration 15 ;;
+    versus-tail) versus versus-tail --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 ;;
+    versus-idle) versus versus-idle --rooms 9000 --per-room 2 --rate 0 --duration 1 --idle 5 --ramp 3000 ;;
     *) echo "unknown scenario $name" >&2; exit 2 ;;
   esac
 done
