@@ -2,7 +2,15 @@
 //! and this page's `away` and `name` frames, read and validated once,
 //! keeping only the fields that are relayed.
 
-use serde::Serialize;
+use std::{borrow::Cow, fmt};
+
+use serde::{
+    de::{
+        value::{MapAccessDeserializer, SeqAccessDeserializer},
+        IgnoredAny, MapAccess, SeqAccess, Visitor,
+    },
+    Deserialize, Deserializer, Serialize,
+};
 use serde_json::{Number, Value};
 use thiserror::Error;
 
@@ -152,71 +160,286 @@ impl FrameError {
     }
 }
 
-/// Reads and validates one text frame from a client.
+/// Reads and validates one text frame from a client, in one pass over the
+/// text: the known fields are read where they are (strings borrowed from
+/// the text where they have no escapes), every other field is skipped
+/// unread, and no map of the fields is built.
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
-    let value: Value = serde_json::from_str(text).map_err(|_| FrameError::InvalidJson)?;
-    let Value::Object(mut fields) = value else {
-        return Err(FrameError::NotAnObject);
-    };
-    let event = match fields.get("type") {
-        Some(Value::String(kind)) if kind == "typing" => ClientEvent::Typing,
-        Some(Value::String(kind)) if kind == "action" => match fields.get("action") {
-            Some(Value::String(code)) => ClientEvent::Action(
-                Action::parse(code).map_err(|e| FrameError::UnknownAction(e.0))?,
-            ),
-            other => return Err(FrameError::UnknownAction(describe(other))),
-        },
-        Some(Value::String(kind)) if kind == "away" => match fields.get("away") {
-            Some(Value::Bool(away)) => ClientEvent::Away(*away),
-            _ => {
-                return Err(FrameError::InvalidField {
-                    field: "away",
-                    problem: "must be true or false",
-                })
-            }
-        },
-        Some(Value::String(kind)) if kind == "name" => match fields.get("name") {
-            Some(Value::String(name)) => ClientEvent::Name(PlayerName::parse(name)?),
-            _ => {
-                return Err(FrameError::InvalidField {
-                    field: "name",
-                    problem: "must be a string",
-                })
-            }
-        },
-        other => return Err(FrameError::UnknownType(describe(other))),
-    };
-    let client_id = match fields.remove("clientId") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(id)) if id.chars().count() <= MAX_CLIENT_ID_CHARS => Some(id),
-        Some(_) => {
-            return Err(FrameError::InvalidField {
-                field: "clientId",
-                problem: "must be a string of at most 128 characters",
-            })
+    match serde_json::from_str::<Fields<'_>>(text) {
+        Ok(fields) => fields.validate(),
+        // Only a document that is not an object is a data error here (a
+        // known field takes any value), seen as soon as it starts: whether
+        // it is JSON at all takes reading it to the end.
+        Err(error) if error.is_data() && serde_json::from_str::<IgnoredAny>(text).is_ok() => {
+            Err(FrameError::NotAnObject)
         }
-    };
-    let ts = match fields.remove("ts") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(ts)) => Some(ts),
-        Some(_) => {
-            return Err(FrameError::InvalidField {
-                field: "ts",
-                problem: "must be a number",
-            })
-        }
-    };
-    Ok(ClientFrame {
-        event,
-        client_id,
-        ts,
-    })
+        Err(_) => Err(FrameError::InvalidJson),
+    }
 }
 
-fn describe(value: Option<&Value>) -> String {
-    match value {
-        None => "(missing)".to_owned(),
-        Some(Value::String(s)) => s.chars().take(40).collect(),
-        Some(other) => other.to_string().chars().take(40).collect(),
+/// The value of a known field, as read.
+#[derive(Debug, Clone, PartialEq)]
+enum Field<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Str(Cow<'a, str>),
+    /// An array or an object: never valid, kept to say what it was.
+    Other(Value),
+}
+
+/// The fields of a client frame that mean something; the last of each
+/// wins, as in a JSON object read whole.
+#[derive(Debug, Default, PartialEq)]
+struct Fields<'a> {
+    kind: Option<Field<'a>>,
+    action: Option<Field<'a>>,
+    away: Option<Field<'a>>,
+    name: Option<Field<'a>>,
+    client_id: Option<Field<'a>>,
+    ts: Option<Field<'a>>,
+}
+
+impl<'a> Fields<'a> {
+    /// The slot of field `key`, if it is a known one.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Field<'a>>> {
+        Some(match key {
+            "type" => &mut self.kind,
+            "action" => &mut self.action,
+            "away" => &mut self.away,
+            "name" => &mut self.name,
+            "clientId" => &mut self.client_id,
+            "ts" => &mut self.ts,
+            _ => return None,
+        })
+    }
+
+    /// The frame these fields make, or why they make none.
+    fn validate(self) -> Result<ClientFrame, FrameError> {
+        let event = match &self.kind {
+            Some(Field::Str(kind)) if kind == "typing" => ClientEvent::Typing,
+            Some(Field::Str(kind)) if kind == "action" => match &self.action {
+                Some(Field::Str(code)) => ClientEvent::Action(
+                    Action::parse(code).map_err(|e| FrameError::UnknownAction(e.0))?,
+                ),
+                other => return Err(FrameError::UnknownAction(describe(other.as_ref()))),
+            },
+            Some(Field::Str(kind)) if kind == "away" => match &self.away {
+                Some(Field::Bool(away)) => ClientEvent::Away(*away),
+                _ => {
+                    return Err(FrameError::InvalidField {
+                        field: "away",
+                        problem: "must be true or false",
+                    })
+                }
+            },
+            Some(Field::Str(kind)) if kind == "name" => match &self.name {
+                Some(Field::Str(name)) => ClientEvent::Name(PlayerName::parse(name)?),
+                _ => {
+                    return Err(FrameError::InvalidField {
+                        field: "name",
+                        problem: "must be a string",
+                    })
+                }
+            },
+            other => return Err(FrameError::UnknownType(describe(other.as_ref()))),
+        };
+        let client_id = match self.client_id {
+            None | Some(Field::Null) => None,
+            Some(Field::Str(id)) if id.chars().count() <= MAX_CLIENT_ID_CHARS => {
+                Some(id.into_owned())
+            }
+            Some(_) => {
+                return Err(FrameError::InvalidField {
+                    field: "clientId",
+                    problem: "must be a string of at most 128 characters",
+                })
+            }
+        };
+        let ts = match self.ts {
+            None | Some(Field::Null) => None,
+            Some(Field::Number(ts)) => Some(ts),
+            Some(_) => {
+                return Err(FrameError::InvalidField {
+                    field: "ts",
+                    problem: "must be a number",
+                })
+            }
+        };
+        Ok(ClientFrame {
+            event,
+            client_id,
+            ts,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+                let mut fields = Fields::default();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match fields.slot(&key) {
+                        Some(slot) => *slot = Some(map.next_value()?),
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(fields)
+            }
+        }
+        deserializer.deserialize_map(Object)
+    }
+}
+
+impl<'de> Deserialize<'de> for Field<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Any;
+        impl<'de> Visitor<'de> for Any {
+            type Value = Field<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Field<'de>, E> {
+                Ok(Field::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Field<'de>, E> {
+                Ok(Field::Bool(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Field<'de>, E> {
+                Ok(Field::Number(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Field<'de>, E> {
+                Ok(Field::Number(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Field<'de>, E> {
+                Ok(Number::from_f64(v).map_or(Field::Null, Field::Number))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Field<'de>, A::Error> {
+                Value::deserialize(SeqAccessDeserializer::new(seq)).map(Field::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Field<'de>, A::Error> {
+                Value::deserialize(MapAccessDeserializer::new(map)).map(Field::Other)
+            }
+        }
+        deserializer.deserialize_any(Any)
+    }
+}
+
+/// A field's value as an error message quotes it.
+fn describe(value: Option<&Field<'_>>) -> String {
+    let text = match value {
+        None => return "(missing)".to_owned(),
+        Some(Field::Str(s)) => s.to_string(),
+        Some(Field::Null) => "null".to_owned(),
+        Some(Field::Bool(b)) => b.to_string(),
+        Some(Field::Number(n)) => n.to_string(),
+        Some(Field::Other(value)) => value.to_string(),
+    };
+    text.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The reference the one-pass read must agree with: the whole document
+    /// read into a `serde_json::Value` first, then its known fields.
+    fn read_whole(text: &str) -> Result<ClientFrame, FrameError> {
+        let value: Value = serde_json::from_str(text).map_err(|_| FrameError::InvalidJson)?;
+        let Value::Object(map) = value else {
+            return Err(FrameError::NotAnObject);
+        };
+        let mut fields = Fields::default();
+        for (key, value) in map {
+            if let Some(slot) = fields.slot(&key) {
+                *slot = Some(match value {
+                    Value::Null => Field::Null,
+                    Value::Bool(b) => Field::Bool(b),
+                    Value::Number(n) => Field::Number(n),
+                    Value::String(s) => Field::Str(Cow::Owned(s)),
+                    other => Field::Other(other),
+                });
+            }
+        }
+        fields.validate()
+    }
+
+    /// Every file of the fuzz target's seeds and corpus, as text.
+    fn corpus() -> Vec<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        ["seeds/frames", "corpus/frames"]
+            .iter()
+            .filter_map(|dir| std::fs::read_dir(root.join(dir)).ok())
+            .flatten()
+            .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
+            .filter_map(|bytes| String::from_utf8(bytes).ok())
+            .collect()
+    }
+
+    #[test]
+    fn the_one_pass_read_agrees_with_reading_the_whole_document() {
+        let mut texts = corpus();
+        assert!(texts.len() >= 20, "the seeds are there: {}", texts.len());
+        texts.extend(
+            [
+                r#"{"type":"typing","type":"action","action":"AC"}"#,
+                r#"{"type":"action","action":"AC","action":"WA"}"#,
+                r#"{"type":"typing","clientId":"caf\u00e9","ts":-0.0}"#,
+                r#"{"type":["typing"]}"#,
+                r#"{"type":"action","action":{"code":"AC"}}"#,
+                r#"{"type":"typing","x":[1,{"y":null}],"ts":12345678901234567890}"#,
+                r#"{"type":"typing"} x"#,
+                r#"{"type":"typing","ts":1e400}"#,
+                "[]",
+                "\"typing\"",
+                "",
+            ]
+            .map(str::to_owned),
+        );
+        for text in &texts {
+            let one_pass = parse_client_frame(text);
+            let whole = read_whole(text);
+            // Skipping an unknown field does not read its numbers, so an
+            // out-of-range number there is not refused: the only allowed
+            // difference, and the field is dropped either way.
+            let skipped_number = whole == Err(FrameError::InvalidJson)
+                && serde_json::from_str::<IgnoredAny>(text).is_ok();
+            assert!(
+                one_pass == whole || skipped_number,
+                "{text:?}: {one_pass:?} vs {whole:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed_from_the_text() {
+        let fields: Fields<'_> =
+            serde_json::from_str(r#"{"type":"typing","clientId":"k3j9x","extra":{"a":[1]}}"#)
+                .unwrap();
+        assert!(matches!(
+            fields.client_id,
+            Some(Field::Str(Cow::Borrowed("k3j9x")))
+        ));
+        let escaped: Fields<'_> = serde_json::from_str(r#"{"clientId":"a\"b"}"#).unwrap();
+        assert_eq!(
+            escaped.client_id,
+            Some(Field::Str(Cow::Owned("a\"b".into())))
+        );
     }
 }
