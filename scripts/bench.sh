@@ -243,8 +243,34 @@ page() {
     done
     start_server
     node end2end/hydration.mjs "http://$addrs"
+    lighthouse "http://$addrs/battle/lighthouse-$$"
     stop_servers
   } | tee target/bench/page.txt
+}
+
+# lighthouse URL: Lighthouse's scores of URL in Debian's Chromium, as a
+# phone (its default: a mid-range phone on a slow 4G link, simulated) and as
+# a desktop. Lighthouse is pinned by tools/lighthouse/package-lock.json.
+lighthouse() {
+  local url=$1 form
+  npm ci --prefix tools/lighthouse --no-audit --no-fund > /dev/null
+  for form in mobile desktop; do
+    CHROME_PATH=/usr/bin/chromium tools/lighthouse/node_modules/.bin/lighthouse "$url" --quiet \
+      --chrome-flags="--headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync --no-first-run" \
+      --only-categories=performance,accessibility,best-practices,seo \
+      $([ "$form" = desktop ] && echo --preset=desktop) \
+      --output=json --output-path="target/bench/lighthouse-$form.json"
+    python3 - "$form" <<'PY'
+import json, sys
+form = sys.argv[1]
+report = json.load(open(f"target/bench/lighthouse-{form}.json"))
+scores = {c["title"]: round(c["score"] * 100) for c in report["categories"].values()}
+print(f"lighthouse {form}: " + ", ".join(f"{name} {score}" for name, score in scores.items()))
+for audit in report["audits"].values():
+    if audit.get("score") is not None and audit["score"] < 0.9 and audit.get("scoreDisplayMode") in ("binary", "numeric", "metricSavings"):
+        print(f"  {audit['id']}: {audit['score']} {audit.get('displayValue', '')}")
+PY
+  done
 }
 
 want=("$@")

@@ -171,21 +171,22 @@ fn NotifyButton(client: Client, views: Views) -> impl IntoView {
     let state = views.notifications;
     let enable =
         move |_| client.with_value(|c| c.iter().for_each(BattleClient::enable_notifications));
+    // Rendered from the start and only hidden until the page knows whether
+    // the browser can notify, so that nothing moves when it does.
     view! {
-        <Show when=move || state.get() != Notifications::Unavailable>
-            <button
-                id="notifyButton"
-                class="button ghost"
-                on:click=enable
-                disabled=move || state.get() != Notifications::Off
-            >
-                {move || match state.get() {
-                    Notifications::On => "Verdicts notify you",
-                    Notifications::Blocked => "Notifications blocked",
-                    _ => "Notify me of verdicts",
-                }}
-            </button>
-        </Show>
+        <button
+            id="notifyButton"
+            class="button ghost"
+            class:unavailable=move || state.get() == Notifications::Unavailable
+            on:click=enable
+            disabled=move || state.get() != Notifications::Off
+        >
+            {move || match state.get() {
+                Notifications::On => "Verdicts notify you",
+                Notifications::Blocked => "Notifications blocked",
+                _ => "Notify me of verdicts",
+            }}
+        </button>
     }
 }
 
