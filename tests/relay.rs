@@ -208,6 +208,18 @@ async fn the_lobbys_join_form_works_before_the_page_hydrates() {
     .await;
     assert_eq!(status, 303);
     assert_eq!(location(&response).as_deref(), Some("/battle/duel-42"));
+    let (_, response) = http_get(&server, "/join?battle=duel-42&name=+Ada+L%C3%B6f+").await;
+    assert_eq!(
+        location(&response).as_deref(),
+        Some("/battle/duel-42?name=Ada%20L%C3%B6f"),
+        "the name typed goes along, trimmed"
+    );
+    let (_, response) = http_get(&server, "/join?battle=duel-42&name=%0A").await;
+    assert_eq!(
+        location(&response).as_deref(),
+        Some("/battle/duel-42"),
+        "a name that breaks the rules is left behind"
+    );
     let (status, response) = http_get(&server, "/join?battle=not+a+battle%21").await;
     assert_eq!(status, 303);
     let back = location(&response).expect("back to the lobby");
