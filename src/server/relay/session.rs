@@ -125,11 +125,7 @@ impl Session {
     /// Handles events until the connection ends, then ends it.
     async fn serve(mut self) {
         let period = self.relay.heartbeat;
-        // The first beat falls anywhere in the first period: sockets
-        // opened together (a restart's reconnections, a class arriving) do
-        // not all beat in the same millisecond ever after.
-        let first = period.mul_f64(fastrand::f64());
-        let mut heartbeat = interval_at(Instant::now() + first, period);
+        let mut heartbeat = interval_at(Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let ending = loop {
             let step = match self.next_event(&mut heartbeat).await {
