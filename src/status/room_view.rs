@@ -150,8 +150,10 @@ impl RoomView {
         now: u64,
     ) -> Option<Notice> {
         let mine = self.me() == Some(from);
-        let who = self.who(from);
-        let seat = self.seats.iter_mut().find(|s| s.id == from)?;
+        let at = self.seats.iter().position(|s| s.id == from)?;
+        // Who to name is worked out only for a change worth telling: not
+        // for every typing ping.
+        let seat = &mut self.seats[at];
         match event {
             ClientEvent::Typing => {
                 seat.activity.handle_typing(now);
@@ -162,7 +164,7 @@ impl RoomView {
                 match (mine, judge) {
                     (true, true) => Some(Notice::own_verdict(action)),
                     (true, false) => None,
-                    (false, _) => Some(Notice::action(&who?, action)),
+                    (false, _) => Some(Notice::action(&self.who(from)?, action)),
                 }
             }
             ClientEvent::Away(away) => {
@@ -172,15 +174,16 @@ impl RoomView {
                 if mine || away == was_away {
                     return None;
                 }
-                Some(Notice::away(&who?, away))
+                Some(Notice::away(&self.who(from)?, away))
             }
             ClientEvent::Name(name) => {
-                let changed = seat.name.as_ref() != Some(&name);
-                seat.name = Some(name);
-                if mine || !changed {
+                if mine || seat.name.as_ref() == Some(&name) {
+                    seat.name = Some(name);
                     return None;
                 }
-                Some(Notice::renamed(&who?, &self.who(from)?))
+                let was = self.who(from)?;
+                self.seats[at].name = Some(name);
+                Some(Notice::renamed(&was, &self.who(from)?))
             }
         }
     }
