@@ -196,24 +196,31 @@ frozen() {
   cat target/bench/frozen.txt
 }
 
-# versus NAME LOADGEN-ARGS...: the same load on this server and on the bare
-# relay, alternating, three runs each; prints each run and the ratios of the
-# medians (this server / the bare relay).
+# versus NAME OTHER LOADGEN-ARGS...: the same load on this server in process
+# ("ours") and on OTHER, alternating, three runs each; prints each run and
+# the ratios of the medians (ours / OTHER). OTHER is "bare", the bare relay,
+# or "redis", this server alone over a private Redis (whose CPU counts with
+# the server's).
 versus() {
-  local name=$1 run relay base; shift
+  local name=$1 other=$2 run relay base watched; shift 2
   for run in 1 2 3; do
-    for relay in ours bare; do
-      if [ "$relay" = ours ]; then start_server; else start_bare; fi
+    for relay in ours "$other"; do
+      case "$relay" in
+        ours) start_server ;;
+        bare) start_bare ;;
+        redis) start_redis; start_server BATTLE_REDIS_URL="$redis_url" ;;
+      esac
+      watched=$(IFS=,; echo "${pids[*]}${redis_pid:+,$redis_pid}")
       base=$(awk '/VmRSS/ { print $2 }' "/proc/${pids[0]}/status")
-      "$LOADGEN" --addr "$addrs" --server-pid "${pids[0]}" --json "$@" 2> /dev/null \
+      "$LOADGEN" --addr "$addrs" --server-pid "$watched" --json "$@" 2> /dev/null \
         | tail -n 1 | python3 -c 'import json, sys; d = json.load(sys.stdin); d["rss_base_kib"] = int(sys.argv[1]); print(json.dumps(d))' "$base" \
         > "target/bench/$name-$relay-$run.json"
       stop_servers
     done
   done
-  python3 - "$name" <<'PY' | tee "target/bench/$name.txt"
+  python3 - "$name" "$other" <<'PY' | tee "target/bench/$name.txt"
 import json, statistics, sys
-name = sys.argv[1]
+name, other = sys.argv[1], sys.argv[2]
 def runs(relay):
     return [json.load(open(f"target/bench/{name}-{relay}-{run}.json")) for run in (1, 2, 3)]
 def figures(d):
@@ -222,14 +229,14 @@ def figures(d):
     return {"cpu %/frame (x1e-6)": cpu, "cpu % of a core": d["server_cpu_percent"],
             "delivered/s": d["delivered_per_sec"], "loss %": d["loss_percent"],
             "p99 ms": d["p99_ms"], "p99.9 ms": d["p999_ms"], "KiB per idle connection": idle * 1.0}
-ours, bare = [list(map(figures, runs(r))) for r in ("ours", "bare")]
-print(f"== {name}: this server vs the bare relay, three runs each, alternating")
+ours, bare = [list(map(figures, runs(r))) for r in ("ours", other)]
+print(f"== {name}: this server in process vs {other}, three runs each, alternating")
 for key in ours[0]:
     o = [f[key] for f in ours]; b = [f[key] for f in bare]
     mo, mb = statistics.median(o), statistics.median(b)
     ratio = f"{mo / mb:.2f}x" if mb else "-"
     print(f"{key:>26}: ours {', '.join(f'{v:.3g}' for v in o)} (median {mo:.3g}); "
-          f"bare {', '.join(f'{v:.3g}' for v in b)} (median {mb:.3g}); ratio {ratio}")
+          f"{other} {', '.join(f'{v:.3g}' for v in b)} (median {mb:.3g}); ratio {ratio}")
 PY
 }
 
@@ -274,7 +281,7 @@ PY
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page versus-cpu versus-tail versus-idle)
+[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page versus-cpu versus-tail versus-idle solo-redis)
 for name in "${want[@]}"; do
   case "$name" in
     small) scenario small 1 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
@@ -288,9 +295,10 @@ for name in "${want[@]}"; do
     fleet-history) history fleet-history redis:2 ;;
     frozen) frozen ;;
     page) page ;;
-    versus-cpu) versus versus-cpu --rooms 50 --per-room 2 --rate 200 --duration 15 ;;
-    versus-tail) versus versus-tail --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 ;;
-    versus-idle) versus versus-idle --rooms 9000 --per-room 2 --rate 0 --duration 1 --idle 5 --ramp 3000 ;;
+    versus-cpu) versus versus-cpu bare --rooms 50 --per-room 2 --rate 200 --duration 15 ;;
+    versus-tail) versus versus-tail bare --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 ;;
+    versus-idle) versus versus-idle bare --rooms 9000 --per-room 2 --rate 0 --duration 1 --idle 5 --ramp 3000 ;;
+    solo-redis) versus solo-redis redis --rooms 50 --per-room 2 --rate 50 --duration 15 ;;
     *) echo "unknown scenario $name" >&2; exit 2 ;;
   esac
 done

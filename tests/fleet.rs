@@ -290,6 +290,29 @@ async fn a_judges_verdict_reaches_pages_on_every_instance(fleet: Fleet) {
         assert_eq!(verdict["from"], alice_id.as_str());
         assert_eq!(verdict["judge"], true);
     }
+
+    // Through an instance that serves nobody in the room: over Redis, the
+    // room's only instance numbers its frames itself and hands it over.
+    let mut ada = Player::join_path(&a, &as_player("solo", ALICE_KEY)).await;
+    let mut grace = Player::join_path(&a, &as_player("solo", BOB_KEY)).await;
+    ada.expect_presence("join", &grace.me).await;
+    grace.send(r#"{"type":"action","action":"RUNNING"}"#).await;
+    let running = ada.next_of("action").await;
+    assert_eq!(grace.next_of("action").await["seq"], running["seq"]);
+    let verdict = format!(r#"{{"player":"{ALICE_KEY}","action":"AC"}}"#);
+    let (status, response) = post_verdict(&b, "solo", JUDGE_SECRET, &verdict).await;
+    assert_eq!(status, 202, "{response}");
+    let ada_id = ada.me.clone();
+    for player in [&mut ada, &mut grace] {
+        let accepted = player.next_of("action").await;
+        assert_eq!(accepted["action"], "AC");
+        assert_eq!(accepted["from"], ada_id.as_str());
+        assert_eq!(
+            accepted["seq"].as_u64(),
+            running["seq"].as_u64().map(|seq| seq + 1),
+            "numbered after the room's last frame"
+        );
+    }
 }
 
 #[tokio::test]

@@ -131,6 +131,86 @@ async fn a_frozen_redis_stops_nothing_in_a_room_that_lives_on_one_instance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_that_lives_on_one_instance_does_not_wait_on_redis_and_hands_over_to_a_second() {
+    let redis = RedisServer::start().await;
+    let (proxy_a, proxy_b) = (
+        Proxy::start(redis.addr()).await,
+        Proxy::start(redis.addr()).await,
+    );
+    let patient = |proxy: &Proxy| {
+        let url = proxy.url();
+        spawn_app_with(move |config| {
+            config.redis_url = Some(url);
+            // Redis would have to be silent this long for the instance to
+            // give up on it: a frame that waited on Redis would take it.
+            config.redis_timeout_ms = 5_000;
+            config.redis_liveness_ms = 10_000;
+            config.rates.actions_per_sec = 1_000.try_into().unwrap();
+            config.rates.actions_burst = 1_000.try_into().unwrap();
+        })
+    };
+    let a = patient(&proxy_a).await;
+    wait_for_readiness(&a, 200).await;
+    let mut alice = Player::join_path(&a, &as_player("solo", ALICE_KEY)).await;
+    let mut bob = Player::join_path(&a, &as_player("solo", BOB_KEY)).await;
+    alice.expect_presence("join", &bob.me).await;
+
+    proxy_a.freeze();
+    let frozen = exchange(&mut alice, &mut bob, 1..11).await;
+    assert_eq!(frozen.len(), 10, "delivered at once, Redis frozen");
+    assert_eq!(
+        http_get(&a, "/readyz").await.0,
+        200,
+        "no frame waited on Redis long enough to find it silent"
+    );
+    proxy_a.thaw();
+
+    // A spectator on another instance: the room is handed over, and what
+    // was numbered on the first instance is in Redis, whole.
+    let b = patient(&proxy_b).await;
+    wait_for_readiness(&b, 200).await;
+    let mut carol = Player::join_path(&b, "/ws/battle/solo/?role=spectator").await;
+    let alice_state = carol.welcome["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == alice.me.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(alice_state["lastAction"], "FAILED_TC10");
+    let history: Vec<&str> = carol.welcome["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|entry| entry["frame"]["action"].as_str())
+        .collect();
+    let expected: Vec<String> = (1..11).map(|n| format!("FAILED_TC{n}")).collect();
+    assert_eq!(history, expected, "the battle so far, in order");
+    let joined_at = carol.welcome["seq"].as_u64().unwrap();
+    let joined = bob.next_of("presence").await;
+    assert_eq!(joined["event"], "join");
+    assert_eq!(
+        joined["seq"].as_u64(),
+        Some(joined_at),
+        "numbered after them"
+    );
+
+    let mut seqs = Vec::new();
+    for n in 11..21 {
+        alice
+            .send(&format!(r#"{{"type":"action","action":"FAILED_TC{n}"}}"#))
+            .await;
+        let on_b = carol.next_of("action").await;
+        let on_a = bob.next_of("action").await;
+        assert_eq!(on_b["action"], format!("FAILED_TC{n}"));
+        assert_eq!(on_a["seq"], on_b["seq"], "one numbering for both instances");
+        seqs.push(on_b["seq"].as_u64().unwrap());
+    }
+    let expected: Vec<u64> = (joined_at + 1..joined_at + 11).collect();
+    assert_eq!(seqs, expected, "in order, once, none missing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_instance_notices_a_silent_redis_within_5_s_and_is_ready_within_10_s_of_the_thaw() {
     let redis = RedisServer::start().await;
     let proxy = Proxy::start(redis.addr()).await;

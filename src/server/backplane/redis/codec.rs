@@ -25,14 +25,19 @@ pub enum Message {
     },
     /// This connection lost its seat to a newer one: `r|<conn>`.
     Replaced(String),
+    /// This instance wants to serve the room too: the room's sole
+    /// instance stops numbering its frames itself (`h|<instance id>`).
+    Handover(String),
 }
 
 impl Message {
     /// Reads a channel message; `None` if it is not one of ours.
     pub fn parse(text: &str) -> Option<Self> {
         let (head, body) = text.split_once('|')?;
-        if head == "r" {
-            return Some(Self::Replaced(body.to_owned()));
+        match head {
+            "r" => return Some(Self::Replaced(body.to_owned())),
+            "h" => return Some(Self::Handover(body.to_owned())),
+            _ => {}
         }
         let seq = head.parse().ok()?;
         let (id, json) = match body.split_once('|') {
@@ -50,6 +55,12 @@ impl Message {
 /// The text published for connection `conn` losing its seat.
 pub fn replaced_message(conn: &str) -> String {
     format!("r|{conn}")
+}
+
+/// The text published by instance `node` to serve a room that another
+/// instance numbers by itself.
+pub fn handover_message(node: &str) -> String {
+    format!("h|{node}")
 }
 
 /// The hash field where a member's `event` is recorded, and its value.
@@ -251,6 +262,10 @@ mod tests {
         assert_eq!(
             Message::parse(&replaced_message("c1")),
             Some(Message::Replaced("c1".into()))
+        );
+        assert_eq!(
+            Message::parse(&handover_message("n1")),
+            Some(Message::Handover("n1".into()))
         );
         for junk in [
             "",

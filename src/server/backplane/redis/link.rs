@@ -187,7 +187,7 @@ impl Instance {
     }
 
     /// Hands a message of a room's channel to the room's sink.
-    fn dispatch(&self, message: &redis::Msg) {
+    fn dispatch(self: &Arc<Self>, message: &redis::Msg) {
         let Some(room) = keys::room_of_channel(message.get_channel_name()) else {
             return;
         };
@@ -217,6 +217,8 @@ impl Instance {
                 lock(&self.seats).remove(&conn);
                 local.sink.replaced(&conn);
             }
+            Some(Message::Handover(node)) if node != self.node => self.hand_over(room, local),
+            Some(Message::Handover(_)) => {}
             None => warn!(%room, "unreadable message on the room's channel"),
         }
     }

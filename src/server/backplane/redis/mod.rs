@@ -5,12 +5,14 @@
 //!   version, for compare-and-set), `seq` (the room's sequence number), and
 //!   per member `a:<id>` (last action) and `t:<id>` (last typing ping, ms
 //!   since the epoch), which frames write without reading the roster, and
-//!   per seated connection `n:<conn>` (the instance it is on). It expires
+//!   per seated connection `n:<conn>` (the instance it is on), and `sole`
+//!   (the instance all of them are on, if one). It expires
 //!   when no instance has served the room for the room TTL, so nothing is
 //!   left behind by instances that die.
 //! - the channel `battle:room:r`: `<seq>|<server frame>` for each numbered
-//!   frame, and `r|<conn>` when connection `conn` lost its seat to a newer
-//!   one ([`codec`]).
+//!   frame, `r|<conn>` when connection `conn` lost its seat to a newer
+//!   one, and `h|<instance>` when an instance asks the room's sole one to
+//!   hand the room over ([`codec`]).
 //! - per live instance, `battle:node:<id>`, refreshed while it runs.
 //!
 //! The parts (besides [`source`], where Redis is and the calls' deadlines,
@@ -23,7 +25,11 @@
 //!   step. A typing ping or an action is one script call
 //!   (`scripts/publish.lua`) that numbers, records and publishes it. Every
 //!   frame comes back through the subscription, to the publishing instance
-//!   too: one delivery path.
+//!   too: one delivery path for rooms that several instances serve.
+//! - [`local_first`]: a room whose connections are all on this instance
+//!   (`sole` in its hash) is numbered and delivered here without waiting
+//!   on Redis, and written to Redis behind, in order; another instance
+//!   that wants in asks for a handover on the room's channel (`h|<id>`).
 //! - [`link`]: one pub/sub connection per instance, owned by the backplane
 //!   (aborted when it is dropped), subscribes to the rooms that have local
 //!   connections and hands their messages to the rooms' sinks; commands go
@@ -46,6 +52,7 @@ mod frames;
 mod keys;
 mod link;
 mod liveness;
+mod local_first;
 mod offline;
 mod rooms;
 mod source;
@@ -212,6 +219,9 @@ impl Instance {
     fn link_lost(&self, reason: String) {
         let was_up = self.up.swap(false, Ordering::SeqCst);
         self.stats.set_backplane_up(false);
+        for room in lock(&self.rooms).values() {
+            room.log().first.lost();
+        }
         if was_up {
             warn!(%reason, "lost the link to redis");
         }

@@ -12,9 +12,9 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
-use super::{codec::record_field, lock, Instance, LocalSeat};
+use super::{codec::record_field, local_first::LocalFirst, lock, Instance, LocalSeat};
 use crate::{
     protocol::{ClientEvent, MemberRef, Presence, PresenceEvent, RoomName, ServerFrame},
     server::{
@@ -45,12 +45,17 @@ pub struct Subscription {
     // Held while handing a frame to the room, so frames go out in `seq`
     // order; nothing awaited while held.
     log: Mutex<RoomLog>,
+    /// The room's writer wrote everything it had, or gave up.
+    pub drained: Notify,
 }
 
 #[derive(Debug, Default)]
-struct RoomLog {
+pub struct RoomLog {
     /// The highest `seq` handed to the room.
-    seq: u64,
+    pub seq: u64,
+    /// Whether this instance numbers the room's frames itself, and what it
+    /// numbered that Redis does not have yet.
+    pub first: LocalFirst,
     /// What members did while the link was down, by the hash field that
     /// records it.
     unpublished: HashMap<String, Unpublished>,
@@ -66,6 +71,7 @@ impl Subscription {
             sink,
             subscribed: watch::Sender::new(false),
             log: Mutex::default(),
+            drained: Notify::new(),
         }
     }
 
@@ -84,7 +90,7 @@ impl Subscription {
             .map_err(|_| BackplaneError::Unavailable)
     }
 
-    fn log(&self) -> MutexGuard<'_, RoomLog> {
+    pub fn log(&self) -> MutexGuard<'_, RoomLog> {
         lock(&self.log)
     }
 
@@ -100,6 +106,17 @@ impl Subscription {
         let mut log = self.log();
         log.seq = log.seq.max(seq);
         self.sink.deliver(seq, frame);
+    }
+}
+
+impl RoomLog {
+    /// Remembers what member `id` did at `now` that Redis does not have:
+    /// frames were handed out here that the room's history lacks.
+    pub fn remember(&mut self, id: &str, event: &ClientEvent, now: u64) {
+        let (field, _) = record_field(id, event, now);
+        self.unpublished
+            .insert(field, (id.to_owned(), event.clone(), now));
+        self.delivered_offline = true;
     }
 }
 
@@ -120,9 +137,7 @@ impl Instance {
         log.seq += 1;
         log.delivered_offline = true;
         if let Some((id, event, now)) = record {
-            let (field, _) = record_field(id, event, now);
-            log.unpublished
-                .insert(field, (id.to_owned(), event.clone(), now));
+            log.remember(id, event, now);
         }
         local.sink.deliver(log.seq, frame);
     }
@@ -194,6 +209,7 @@ impl Instance {
         local: &Subscription,
         now: u64,
     ) -> Result<(), BackplaneError> {
+        self.drained(local).await?;
         let (floor, unpublished, delivered_offline) = {
             let log = local.log();
             (log.seq, log.unpublished.clone(), log.delivered_offline)

@@ -106,12 +106,13 @@ impl RoomStore for RedisBackplane {
             let event = frame.event.clone();
             let frame = ServerFrame::relayed(frame, from, 0);
             let id = instance.frame_id();
-            if instance.is_up() {
-                let published = instance.publish_frame(room, &from.id, &id, &event, &frame, now);
-                if published.await.is_ok() {
-                    return Ok(());
-                }
-            }
+            let frame = match instance
+                .relay(room, &from.id, &id, &event, frame, now)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(frame) => frame,
+            };
             // Redis is down, or did not answer in time (it may still
             // publish the frame later: the id tells that copy apart). The
             // members here get the frame now, once.
@@ -144,13 +145,13 @@ impl RoomStore for RedisBackplane {
             let event = ClientEvent::Action(action);
             let frame = ServerFrame::verdict(action, &member, 0);
             let id = instance.frame_id();
-            if instance
-                .publish_frame(room, &member.id, &id, &event, &frame, now)
-                .await?
+            match instance
+                .relay(room, &member.id, &id, &event, frame, now)
+                .await
             {
-                Ok(())
-            } else {
-                Err(VerdictError::NoSuchPlayer)
+                Ok(true) => Ok(()),
+                Ok(false) => Err(VerdictError::NoSuchPlayer),
+                Err(_) => Err(BackplaneError::Unavailable.into()),
             }
         })
     }

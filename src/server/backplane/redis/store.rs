@@ -9,7 +9,8 @@ use tracing::warn;
 
 use super::{
     codec::{history_entry, record_field, replaced_message, Commit, StoredRoom},
-    keys::{log_key, room_key},
+    keys::{log_key, node_key, room_key},
+    local_first::{Handover, Pending},
     lock, Instance,
 };
 use crate::{
@@ -25,7 +26,8 @@ const MAX_ATTEMPTS: usize = 32;
 /// then `EVAL` if the server does not have them).
 pub struct Scripts {
     commit: Script,
-    publish: Script,
+    pub(super) publish: Script,
+    pub(super) release: Script,
 }
 
 impl Default for Scripts {
@@ -33,6 +35,44 @@ impl Default for Scripts {
         Self {
             commit: Script::new(include_str!("scripts/commit.lua")),
             publish: Script::new(include_str!("scripts/publish.lua")),
+            release: Script::new(include_str!("scripts/release.lua")),
+        }
+    }
+}
+
+/// What a frame's publish through Redis came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// Numbered `seq`; `sole` if this instance serves every connection of
+    /// the room.
+    Numbered { seq: u64, sole: bool },
+    /// The room does not exist.
+    Missing,
+    /// Another live instance numbers the room's frames itself.
+    Elsewhere,
+}
+
+/// What a roster commit came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Committed {
+    /// Written; the room's seq after it, and whether this instance serves
+    /// every connection of the room.
+    Done { seq: u64, sole: bool },
+    /// Another instance changed the roster first.
+    Moved,
+    /// Another live instance numbers the room's frames itself.
+    Elsewhere,
+}
+
+impl From<(i64, i64)> for Committed {
+    fn from((seq, sole): (i64, i64)) -> Self {
+        match u64::try_from(seq) {
+            Ok(seq) => Self::Done {
+                seq,
+                sole: sole == 1,
+            },
+            Err(_) if seq == -2 => Self::Elsewhere,
+            Err(_) => Self::Moved,
         }
     }
 }
@@ -55,16 +95,27 @@ impl Instance {
     }
 
     /// Applies `change` to the room's roster and commits it, again if
-    /// another instance changed the roster in between. Returns what
-    /// `change` returned, the room's `seq` after it, and the new roster.
-    /// Frames numbered up to `floor` were already handed out here: the
-    /// room's sequence continues after them.
+    /// another instance changed the roster in between, or after asking the
+    /// room's sole instance to hand it over. Returns what `change`
+    /// returned, the room's `seq` after it, and the new roster. Frames
+    /// numbered up to `floor` were already handed out here: the room's
+    /// sequence continues after them. Nothing is numbered here while it
+    /// runs, and it starts once this instance's writes to the room landed.
     pub(super) async fn update<T, E: From<BackplaneError>>(
         &self,
         room: &RoomName,
         floor: u64,
         mut change: impl FnMut(&mut Roster, &mut Commit) -> Result<T, E>,
     ) -> Result<(T, u64, Roster), E> {
+        let mut pending = match self.subscription(room) {
+            Some(local) => {
+                let pending = Pending::commit(local.clone());
+                self.drained(&local).await?;
+                Some(pending)
+            }
+            None => None,
+        };
+        let mut handover = Handover::begin();
         for _ in 0..MAX_ATTEMPTS {
             let StoredRoom {
                 mut roster,
@@ -78,11 +129,18 @@ impl Instance {
             if commit.is_empty() && roster == before && floor <= seq {
                 return Ok((value, seq, roster));
             }
-            if let Some(seq) = self
+            match self
                 .commit(room, &roster, &version, seq, floor, &commit)
                 .await?
             {
-                return Ok((value, seq, roster));
+                Committed::Done { seq, sole } => {
+                    if let Some(pending) = &mut pending {
+                        pending.answer = Some((seq, sole));
+                    }
+                    return Ok((value, seq, roster));
+                }
+                Committed::Moved => {}
+                Committed::Elsewhere => handover.ask(self, room).await?,
             }
         }
         warn!(%room, "roster kept changing under this instance");
@@ -90,8 +148,7 @@ impl Instance {
     }
 
     /// Writes `roster` and what `commit` says if the version read is still
-    /// the room's; the room's `seq` after it, or `None` if another instance
-    /// changed the roster first.
+    /// the room's and no other instance numbers its frames.
     async fn commit(
         &self,
         room: &RoomName,
@@ -100,7 +157,7 @@ impl Instance {
         seq: u64,
         floor: u64,
         commit: &Commit,
-    ) -> Result<Option<u64>, BackplaneError> {
+    ) -> Result<Committed, BackplaneError> {
         let json = if roster.is_empty() {
             String::new()
         } else {
@@ -111,6 +168,8 @@ impl Instance {
         let mut invocation = self.scripts.commit.key(room_key(room));
         invocation
             .key(log_key(room))
+            .arg(&self.node)
+            .arg(node_key(""))
             .arg(version)
             .arg(json)
             .arg(self.room_ttl_ms)
@@ -146,11 +205,11 @@ impl Instance {
             let snapshot = ServerFrame::Snapshot(Snapshot { seq: 0, members });
             invocation.arg(format!("n|{}", snapshot.to_json()));
         }
-        let seq: i64 = invocation
+        let answer: (i64, i64) = invocation
             .invoke_async(&mut self.commands()?)
             .await
             .map_err(|e| self.failed(&e))?;
-        Ok(u64::try_from(seq).ok())
+        Ok(answer.into())
     }
 
     /// The room's history up to `seq`, and the seq up to which events may
@@ -178,8 +237,7 @@ impl Instance {
         ))
     }
 
-    /// Numbers, records and publishes frame `id` of `member`; `false` if the
-    /// room does not exist.
+    /// Numbers, records and publishes frame `id` of `member`.
     pub(super) async fn publish_frame(
         &self,
         room: &RoomName,
@@ -188,9 +246,9 @@ impl Instance {
         event: &ClientEvent,
         frame: &ServerFrame,
         now: u64,
-    ) -> Result<bool, BackplaneError> {
+    ) -> Result<Published, BackplaneError> {
         let (field, value) = record_field(member, event, now);
-        let seq: i64 = self
+        let (seq, sole): (i64, i64) = self
             .scripts
             .publish
             .key(room_key(room))
@@ -203,9 +261,19 @@ impl Instance {
             .arg(now)
             .arg(self.limits.history_len)
             .arg(id)
+            .arg(&self.node)
+            .arg(node_key(""))
+            .arg("")
             .invoke_async(&mut self.commands()?)
             .await
             .map_err(|e| self.failed(&e))?;
-        Ok(seq >= 0)
+        Ok(match u64::try_from(seq) {
+            Ok(seq) => Published::Numbered {
+                seq,
+                sole: sole == 1,
+            },
+            Err(_) if seq == -2 => Published::Elsewhere,
+            Err(_) => Published::Missing,
+        })
     }
 }
