@@ -26,10 +26,11 @@
 //!   (`scripts/publish.lua`) that numbers, records and publishes it. Every
 //!   frame comes back through the subscription, to the publishing instance
 //!   too: one delivery path for rooms that several instances serve.
-//! - [`local_first`]: a room whose connections are all on this instance
-//!   (`sole` in its hash) is numbered and delivered here without waiting
-//!   on Redis, and written to Redis behind, in order; another instance
-//!   that wants in asks for a handover on the room's channel (`h|<id>`).
+//! - [`local_first`] (the rules) and [`numbering`] (the instance's side):
+//!   a room whose connections are all on this instance (`sole` in its
+//!   hash) is numbered and delivered here without waiting on Redis, and
+//!   written to Redis behind, in order; another instance that wants in
+//!   asks for a handover on the room's channel (`h|<id>`).
 //! - [`link`]: one pub/sub connection per instance, owned by the backplane
 //!   (aborted when it is dropped), subscribes to the rooms that have local
 //!   connections and hands their messages to the rooms' sinks; commands go
@@ -53,6 +54,7 @@ mod keys;
 mod link;
 mod liveness;
 mod local_first;
+mod numbering;
 mod offline;
 mod rooms;
 mod source;

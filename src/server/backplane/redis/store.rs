@@ -10,8 +10,9 @@ use tracing::warn;
 use super::{
     codec::{history_entry, record_field, replaced_message, Commit, StoredRoom},
     keys::{log_key, node_key, room_key},
-    local_first::{Handover, Pending},
-    lock, Instance,
+    lock,
+    numbering::{Handover, Pending},
+    Instance,
 };
 use crate::{
     protocol::{ClientEvent, HistoryEntry, RoomName, ServerFrame, Snapshot},
