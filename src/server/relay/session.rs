@@ -3,11 +3,12 @@
 //! from the client, the heartbeat) until the connection ends, and closes
 //! with the code the table gives.
 
-use std::{sync::Arc, time::Duration};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info, warn};
 
 use super::{handshake::Admission, welcome::greeting, Relay};
@@ -127,8 +128,12 @@ impl Session {
         let period = self.relay.heartbeat;
         let mut heartbeat = interval_at(Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // One wait for the whole connection: every connection shares the
+        // token, and a wait made per turn would take its lock twice a turn.
+        let shutdown = self.relay.shutdown.clone().cancelled_owned();
+        tokio::pin!(shutdown);
         let ending = loop {
-            let step = match self.next_event(&mut heartbeat).await {
+            let step = match self.next_event(&mut heartbeat, shutdown.as_mut()).await {
                 Event::Shutdown => Err(Ending::ByServer(Close::Shutdown)),
                 Event::Outgoing(outgoing) => self.on_outgoing(outgoing).await,
                 Event::Incoming(incoming) => self.on_incoming(incoming).await,
@@ -143,10 +148,14 @@ impl Session {
 
     /// Biased, outgoing first: a connection's mailbox is drained before it
     /// may read more, so a fast sender cannot outrun its own echoes.
-    async fn next_event(&mut self, heartbeat: &mut Interval) -> Event {
+    async fn next_event(
+        &mut self,
+        heartbeat: &mut Interval,
+        shutdown: Pin<&mut WaitForCancellationFutureOwned>,
+    ) -> Event {
         tokio::select! {
             biased;
-            () = self.relay.shutdown.cancelled() => Event::Shutdown,
+            () = shutdown => Event::Shutdown,
             outgoing = self.membership.outbound.recv() => Event::Outgoing(outgoing),
             incoming = self.socket.recv() => Event::Incoming(incoming),
             _ = heartbeat.tick() => Event::Heartbeat,
