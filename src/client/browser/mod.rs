@@ -5,6 +5,7 @@ mod listeners;
 mod page;
 mod receive;
 mod reconnect;
+mod socket;
 
 use std::{
     cell::{Cell, RefCell},
@@ -12,19 +13,19 @@ use std::{
 };
 
 use gloo_timers::callback::Timeout;
-use leptos::{logging::warn, prelude::*};
-use wasm_bindgen::JsCast;
-use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+use leptos::prelude::*;
+use web_sys::Event;
 
 pub use self::page::{copy_to_clipboard, remember_name, remembered_name};
 use self::{
     listeners::{listen, Listeners},
-    page::{keep_token, name_param, now, random_id, role_name, socket_url, strip_from_address},
+    page::{keep_token, now, random_id, role_name, socket_url, strip_from_address},
+    socket::Socket,
 };
 use super::{take_name, ConnectionState, Views};
 use crate::{
     backoff::Backoff,
-    protocol::{Action, ClientEvent, ClientFrame, Close, PlayerName, Role, RoomName},
+    protocol::{Action, ClientEvent, Close, PlayerName, Role, RoomName},
     status::{Attention, OwnAway, RoomView, Timeline, TypingThrottle},
 };
 
@@ -51,18 +52,15 @@ pub struct BattleClient {
     inner: Rc<Inner>,
 }
 
-/// The socket of one connection attempt.
-struct Socket {
-    ws: WebSocket,
-    _listeners: Listeners,
-}
-
 struct Inner {
     url: String,
     /// Where to ask why a socket did not open (busy, or the token).
     admission_check: String,
     /// Whether the current socket opened.
     opened: Cell<bool>,
+    /// Numbers the connection attempts: a socket's reader stops once its
+    /// attempt is no longer the current one.
+    attempts: Cell<u32>,
     views: Views,
     client_id: String,
     socket: RefCell<Option<Socket>>,
@@ -135,6 +133,7 @@ impl BattleClient {
             url: socket_url(&room, role, token.as_deref()),
             admission_check,
             opened: Cell::new(false),
+            attempts: Cell::new(0),
             views,
             client_id: random_id(),
             socket: RefCell::new(None),
@@ -224,84 +223,12 @@ impl BattleClient {
             timer.borrow_mut().take();
         }
         if let Some(socket) = inner.socket.borrow_mut().take() {
-            let _ = socket
-                .ws
-                .close_with_code_and_reason(Close::Normal.code(), Close::Normal.reason());
+            socket.close(Close::Normal);
         }
     }
 }
 
 impl Inner {
-    /// Opens a new socket (the previous one, if any, is closed silently).
-    fn connect(self: &Rc<Self>) {
-        self.retry.borrow_mut().take();
-        self.drop_socket();
-        let name = name_param(self.name.borrow().as_ref());
-        let url = match self.last_seq.get() {
-            0 => format!("{}{name}", self.url),
-            seen => format!("{}{name}&since={seen}", self.url),
-        };
-        let ws = match WebSocket::new(&url) {
-            Ok(ws) => ws,
-            Err(error) => {
-                warn!("cannot open the battle socket: {error:?}");
-                self.reconnect_later(None);
-                return;
-            }
-        };
-        self.opened.set(false);
-        let listeners = listen(
-            self,
-            ws.clone().into(),
-            &[
-                ("open", |inner, _| inner.opened.set(true)),
-                ("message", |inner, event| {
-                    if let Some(text) = event
-                        .dyn_ref::<MessageEvent>()
-                        .and_then(|message| message.data().as_string())
-                    {
-                        inner.receive(&text);
-                    }
-                }),
-                ("close", |inner, event| {
-                    let close = event.dyn_ref::<CloseEvent>();
-                    let code = close.map_or(1006, CloseEvent::code);
-                    inner.closed(code, &close.map(CloseEvent::reason).unwrap_or_default());
-                }),
-            ],
-        );
-        *self.socket.borrow_mut() = Some(Socket {
-            ws,
-            _listeners: listeners,
-        });
-        self.watch();
-    }
-
-    /// Closes the current socket, if any, without hearing about it.
-    fn drop_socket(&self) {
-        if let Some(socket) = self.socket.borrow_mut().take() {
-            let _ = socket.ws.close();
-        }
-    }
-
-    fn send(&self, event: ClientEvent) {
-        let socket = self.socket.borrow();
-        // Nothing is queued while disconnected: a stale ping would show
-        // "Typing..." after the fact.
-        let Some(socket) = socket
-            .as_ref()
-            .filter(|s| s.ws.ready_state() == WebSocket::OPEN)
-        else {
-            return;
-        };
-        let frame = ClientFrame::new(event)
-            .with_client_id(self.client_id.clone())
-            .with_ts(js_sys::Date::now() as u64);
-        if let Err(error) = socket.ws.send_with_str(&frame.to_json()) {
-            warn!("frame not sent: {error:?}");
-        }
-    }
-
     /// Shows the statuses now and sets the one timer for their next change.
     fn refresh(self: &Rc<Self>) {
         let now = now();
