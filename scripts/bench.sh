@@ -28,7 +28,10 @@
 # of the medians: versus-cpu (server CPU per delivered frame at 40,000
 # delivered frames/s), versus-tail (p99 and p99.9 fan-out at 18,000
 # connections sending 1.25 frames/s), versus-idle (RSS per idle connection
-# at 18,000 connections).
+# at 18,000 connections); solo-redis (one instance in process against one
+# instance over a private Redis, 10,000 delivered frames/s, alternating);
+# baseline-cpu and baseline-tail (the loads of versus-cpu and versus-tail
+# on this build against an earlier one: BASELINE=<server binary>).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -59,7 +62,7 @@ server_flags=("${FRAME_LIMITS[@]}" "${ADMISSION_LIMITS[@]}")
 # $server_flags, waits until it is ready, and adds its address to $addrs.
 start_server() {
   launch env "$@" LEPTOS_SITE_ROOT=target/site RUST_LOG=warn,battle_status::server=info NO_COLOR=1 \
-    target/release/battle-status --addr 127.0.0.1:0 "${server_flags[@]}"
+    "${server_bin:-target/release/battle-status}" --addr 127.0.0.1:0 "${server_flags[@]}"
 }
 
 # start_bare: the bare relay on a free port, as start_server does.
@@ -198,9 +201,10 @@ frozen() {
 
 # versus NAME OTHER LOADGEN-ARGS...: the same load on this server in process
 # ("ours") and on OTHER, alternating, three runs each; prints each run and
-# the ratios of the medians (ours / OTHER). OTHER is "bare", the bare relay,
-# or "redis", this server alone over a private Redis (whose CPU counts with
-# the server's).
+# the ratios of the medians (ours / OTHER). OTHER is "bare", the bare relay;
+# "redis", this server alone over a private Redis (whose CPU counts with the
+# server's); or "baseline", the server binary $BASELINE (an earlier build,
+# to tell a change from the machine's noise).
 versus() {
   local name=$1 other=$2 run relay base watched; shift 2
   for run in 1 2 3; do
@@ -209,6 +213,7 @@ versus() {
         ours) start_server ;;
         bare) start_bare ;;
         redis) start_redis; start_server BATTLE_REDIS_URL="$redis_url" ;;
+        baseline) server_bin=${BASELINE:?set BASELINE to a server binary} start_server ;;
       esac
       watched=$(IFS=,; echo "${pids[*]}${redis_pid:+,$redis_pid}")
       base=$(awk '/VmRSS/ { print $2 }' "/proc/${pids[0]}/status")
@@ -298,6 +303,8 @@ for name in "${want[@]}"; do
     versus-cpu) versus versus-cpu bare --rooms 50 --per-room 2 --rate 200 --duration 15 ;;
     versus-tail) versus versus-tail bare --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 ;;
     versus-idle) versus versus-idle bare --rooms 9000 --per-room 2 --rate 0 --duration 1 --idle 5 --ramp 3000 ;;
+    baseline-cpu) versus baseline-cpu baseline --rooms 50 --per-room 2 --rate 200 --duration 15 ;;
+    baseline-tail) versus baseline-tail baseline --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 ;;
     solo-redis) versus solo-redis redis --rooms 50 --per-room 2 --rate 50 --duration 15 ;;
     *) echo "unknown scenario $name" >&2; exit 2 ;;
   esac
