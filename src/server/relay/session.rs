@@ -128,9 +128,10 @@ impl Session {
         let period = self.relay.heartbeat;
         let mut heartbeat = interval_at(Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // One wait for the whole connection: every connection shares the
-        // token, and a wait made per turn would take its lock twice a turn.
-        let shutdown = self.relay.shutdown.clone().cancelled_owned();
+        // One wait for the whole connection, on a token of its own: polling
+        // a wait takes its token's lock, and the server's token is shared by
+        // every connection (a child token is cancelled with it).
+        let shutdown = self.relay.shutdown.child_token().cancelled_owned();
         tokio::pin!(shutdown);
         let ending = loop {
             let step = match self.next_event(&mut heartbeat, shutdown.as_mut()).await {
