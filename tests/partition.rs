@@ -6,6 +6,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use battle_status::server::config::Config;
+use serde_json::Value;
 use support::{
     as_player, http_get, proxy::Proxy, spawn_app_with, wait_for_readiness, Player, RedisServer,
     TestServer,
@@ -16,15 +18,41 @@ const BOB_KEY: &str = "bob-tab-key-000002";
 
 /// An instance whose Redis is reached through `proxy`, once ready.
 async fn behind(proxy: &Proxy) -> TestServer {
+    behind_with(proxy, |_| {}).await
+}
+
+/// As [`behind`], configured by `configure` too.
+async fn behind_with(proxy: &Proxy, configure: impl FnOnce(&mut Config)) -> TestServer {
     let url = proxy.url();
     let server = spawn_app_with(|config| {
         config.redis_url = Some(url);
         config.rates.actions_per_sec = 1_000.try_into().unwrap();
         config.rates.actions_burst = 1_000.try_into().unwrap();
+        configure(config);
     })
     .await;
     wait_for_readiness(&server, 200).await;
     server
+}
+
+/// A private Redis, and a proxy in front of it for each of two instances.
+async fn redis_and_two_proxies() -> (RedisServer, Proxy, Proxy) {
+    let redis = RedisServer::start().await;
+    let (a, b) = (
+        Proxy::start(redis.addr()).await,
+        Proxy::start(redis.addr()).await,
+    );
+    (redis, a, b)
+}
+
+/// Member `id` in a welcome or snapshot frame's `members`.
+fn member<'a>(frame: &'a Value, id: &str) -> &'a Value {
+    frame["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap()
 }
 
 /// Sends `FAILED_TC<n>` for each `n`, and what the other side received, in
@@ -132,25 +160,14 @@ async fn a_frozen_redis_stops_nothing_in_a_room_that_lives_on_one_instance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_that_lives_on_one_instance_does_not_wait_on_redis_and_hands_over_to_a_second() {
-    let redis = RedisServer::start().await;
-    let (proxy_a, proxy_b) = (
-        Proxy::start(redis.addr()).await,
-        Proxy::start(redis.addr()).await,
-    );
-    let patient = |proxy: &Proxy| {
-        let url = proxy.url();
-        spawn_app_with(move |config| {
-            config.redis_url = Some(url);
-            // Redis would have to be silent this long for the instance to
-            // give up on it: a frame that waited on Redis would take it.
-            config.redis_timeout_ms = 5_000;
-            config.redis_liveness_ms = 10_000;
-            config.rates.actions_per_sec = 1_000.try_into().unwrap();
-            config.rates.actions_burst = 1_000.try_into().unwrap();
-        })
+    let (_redis, proxy_a, proxy_b) = redis_and_two_proxies().await;
+    let patient = |config: &mut Config| {
+        // Redis would have to be silent this long for the instance to give
+        // up on it: a frame that waited on Redis would take it.
+        config.redis_timeout_ms = 5_000;
+        config.redis_liveness_ms = 10_000;
     };
-    let a = patient(&proxy_a).await;
-    wait_for_readiness(&a, 200).await;
+    let a = behind_with(&proxy_a, patient).await;
     let mut alice = Player::join_path(&a, &as_player("solo", ALICE_KEY)).await;
     let mut bob = Player::join_path(&a, &as_player("solo", BOB_KEY)).await;
     alice.expect_presence("join", &bob.me).await;
@@ -167,17 +184,12 @@ async fn a_room_that_lives_on_one_instance_does_not_wait_on_redis_and_hands_over
 
     // A spectator on another instance: the room is handed over, and what
     // was numbered on the first instance is in Redis, whole.
-    let b = patient(&proxy_b).await;
-    wait_for_readiness(&b, 200).await;
+    let b = behind_with(&proxy_b, patient).await;
     let mut carol = Player::join_path(&b, "/ws/battle/solo/?role=spectator").await;
-    let alice_state = carol.welcome["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == alice.me.as_str())
-        .unwrap()
-        .clone();
-    assert_eq!(alice_state["lastAction"], "FAILED_TC10");
+    assert_eq!(
+        member(&carol.welcome, &alice.me)["lastAction"],
+        "FAILED_TC10"
+    );
     let history: Vec<&str> = carol.welcome["history"]
         .as_array()
         .unwrap()
@@ -241,11 +253,7 @@ async fn an_idle_instance_notices_a_silent_redis_within_5_s_and_is_ready_within_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_freeze_the_other_instance_learns_what_happened_and_nothing_arrives_twice() {
-    let redis = RedisServer::start().await;
-    let (proxy_a, proxy_b) = (
-        Proxy::start(redis.addr()).await,
-        Proxy::start(redis.addr()).await,
-    );
+    let (_redis, proxy_a, proxy_b) = redis_and_two_proxies().await;
     let (a, b) = (behind(&proxy_a).await, behind(&proxy_b).await);
     let mut alice = Player::join_path(&a, &as_player("duel", ALICE_KEY)).await;
     let mut bob = Player::join_path(&b, &as_player("duel", BOB_KEY)).await;
@@ -270,15 +278,9 @@ async fn after_a_freeze_the_other_instance_learns_what_happened_and_nothing_arri
             break frame;
         }
     };
-    let alice_state = snapshot["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == alice.me.as_str())
-        .unwrap()
-        .clone();
     assert_eq!(
-        alice_state["lastAction"], "SUBMITTED",
+        member(&snapshot, &alice.me)["lastAction"],
+        "SUBMITTED",
         "what happened during the freeze"
     );
 
@@ -299,11 +301,7 @@ async fn after_a_freeze_the_other_instance_learns_what_happened_and_nothing_arri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_150_ms_each_way_cross_instance_frames_all_arrive_in_order_once() {
-    let redis = RedisServer::start().await;
-    let (proxy_a, proxy_b) = (
-        Proxy::start(redis.addr()).await,
-        Proxy::start(redis.addr()).await,
-    );
+    let (_redis, proxy_a, proxy_b) = redis_and_two_proxies().await;
     let (a, b) = (behind(&proxy_a).await, behind(&proxy_b).await);
     let mut alice = Player::join_path(&a, &as_player("slow", ALICE_KEY)).await;
     let mut bob = Player::join_path(&b, &as_player("slow", BOB_KEY)).await;
