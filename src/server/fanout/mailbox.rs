@@ -2,11 +2,14 @@
 
 use std::{
     collections::VecDeque,
+    future::{poll_fn, Future},
     sync::{Arc, Mutex},
+    task::Poll,
 };
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::{sync::Notify, time::Instant};
+use futures_util::task::AtomicWaker;
+use tokio::time::Instant;
 
 /// A serialised frame on its way to members.
 #[derive(Debug, Clone)]
@@ -74,7 +77,9 @@ pub enum Fit {
 pub struct Mailbox {
     // A leaf lock: nothing else is locked, and nothing awaited, while held.
     state: Mutex<MailboxState>,
-    ready: Notify,
+    /// The one reader, waiting: registered without a lock at every poll
+    /// (a `Notify` takes its lock at each), woken after each push.
+    ready: AtomicWaker,
     capacity: usize,
 }
 
@@ -100,7 +105,7 @@ impl Mailbox {
     pub fn new(capacity: usize) -> Self {
         Self {
             state: Mutex::default(),
-            ready: Notify::new(),
+            ready: AtomicWaker::new(),
             capacity: capacity.max(1),
         }
     }
@@ -132,7 +137,7 @@ impl Mailbox {
             Fit::Overflow
         };
         drop(state);
-        self.ready.notify_one();
+        self.ready.wake();
         fit
     }
 
@@ -142,7 +147,7 @@ impl Mailbox {
         state.queue.push_back(Outgoing::Replaced);
         state.closed = true;
         drop(state);
-        self.ready.notify_one();
+        self.ready.wake();
     }
 
     /// The next frame if one is queued now, without waiting.
@@ -152,21 +157,20 @@ impl Mailbox {
     }
 
     /// The next frame; `None` once the mailbox overflowed and is drained.
-    pub async fn recv(&self) -> Option<Outgoing> {
-        loop {
-            {
-                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(next) = state.queue.pop_front() {
-                    return Some(next);
-                }
-                if state.closed {
-                    return None;
-                }
+    /// One reader at a time.
+    pub fn recv(&self) -> impl Future<Output = Option<Outgoing>> + '_ {
+        poll_fn(|cx| {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(next) = state.queue.pop_front() {
+                return Poll::Ready(Some(next));
             }
-            // One reader: a notification sent since the check above is kept
-            // as a permit, so none is lost.
-            self.ready.notified().await;
-        }
+            if state.closed {
+                return Poll::Ready(None);
+            }
+            // Under the lock: a push after this check wakes this waker.
+            self.ready.register(cx.waker());
+            Poll::Pending
+        })
     }
 }
 
@@ -192,6 +196,31 @@ mod tests {
                 Outgoing::Replaced => "replaced".into(),
             })
             .collect()
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_wakes_for_each_frame_and_for_the_end() {
+        let mailbox = Arc::new(Mailbox::new(4));
+        let (got, mut heard) = tokio::sync::mpsc::unbounded_channel();
+        let reader = tokio::spawn({
+            let mailbox = mailbox.clone();
+            async move {
+                while let Some(Outgoing::Frame(frame)) = mailbox.recv().await {
+                    got.send(frame.seq).unwrap();
+                }
+            }
+        });
+        let patience = std::time::Duration::from_secs(5);
+        for seq in 1..=3 {
+            mailbox.push(&lasting(seq));
+            let next = tokio::time::timeout(patience, heard.recv()).await;
+            assert_eq!(next.expect("the waiting reader was woken"), Some(seq));
+        }
+        mailbox.replace();
+        tokio::time::timeout(patience, reader)
+            .await
+            .expect("woken for the end")
+            .unwrap();
     }
 
     #[test]
