@@ -15,7 +15,7 @@ export PATH="$HOME/.cargo/bin:$ROOT/tools/node_modules/.bin:$PATH"
 mkdir -p target
 
 echo "== unit and integration tests"
-cargo test --features ssr,loadgen --locked 2>&1 | tee target/cargo-test.log
+cargo test --features ssr,loadgen --locked --no-fail-fast 2>&1 | tee target/cargo-test.log
 read -r cargo_passed cargo_failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' target/cargo-test.log)
 
 echo "== fuzzing the frame parser for ${FUZZ_SECONDS:-30} s"

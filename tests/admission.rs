@@ -54,6 +54,9 @@ async fn a_class_of_200_behind_one_address_is_seated_with_the_defaults_and_plays
 async fn a_handshake_flood_without_tokens_is_refused_while_a_player_with_one_gets_in() {
     let server = spawn_app_with(|config| {
         config.token_secret = Some(Secret::new(SECRET).unwrap());
+        // The default burst, refilled at one a second: however slowly this
+        // test runs, the budget cannot refill much while it floods.
+        config.rates.connections_per_ip_per_sec = 1.try_into().unwrap();
     })
     .await;
     let mut statuses = Vec::new();
@@ -62,9 +65,16 @@ async fn a_handshake_flood_without_tokens_is_refused_while_a_player_with_one_get
         statuses.push(refusal(handshake(&server, &forged, &[])).await);
     }
     assert!(statuses[..200].iter().all(|(status, _)| *status == 401));
-    let (status, retry_after) = statuses[259];
-    assert_eq!(status, 429, "the forger is slowed down: {statuses:?}");
-    assert!(retry_after.is_some_and(|secs| secs >= 1));
+    // Past the burst, the budget refills at one a second: a slow run may
+    // let a forged handshake through now and then, never most of them.
+    let slowed: Vec<_> = statuses[200..]
+        .iter()
+        .filter(|(status, _)| *status == 429)
+        .collect();
+    assert!(slowed.len() > 50, "the forger is slowed down: {statuses:?}");
+    assert!(slowed
+        .iter()
+        .all(|(_, retry_after)| retry_after.is_some_and(|secs| secs >= 1)));
     assert!(refused_total(&server, "address").await >= 1);
 
     let token = token_for("duel", "host-app-alice-00001");
