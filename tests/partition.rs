@@ -6,11 +6,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use battle_status::server::config::Config;
+use battle_status::server::{config::Config, token::Secret};
 use serde_json::Value;
 use support::{
-    as_player, http_get, proxy::Proxy, spawn_app_with, wait_for_readiness, Player, RedisServer,
-    TestServer,
+    as_player, http_get, post_verdict, proxy::Proxy, spawn_app_with, wait_for_readiness, Player,
+    RedisServer, TestServer,
 };
 
 const ALICE_KEY: &str = "alice-tab-key-0001";
@@ -220,6 +220,36 @@ async fn a_room_that_lives_on_one_instance_does_not_wait_on_redis_and_hands_over
     }
     let expected: Vec<u64> = (joined_at + 1..joined_at + 11).collect();
     assert_eq!(seqs, expected, "in order, once, none missing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_a_rooms_only_instance_is_cut_off_another_numbers_nothing_in_it() {
+    const JUDGE_SECRET: &str = "judge-secret-0123456789";
+    let (_redis, proxy_a, proxy_b) = redis_and_two_proxies().await;
+    let judge = |config: &mut Config| {
+        config.publish_secret = Some(Secret::new(JUDGE_SECRET).unwrap());
+    };
+    let (a, b) = (
+        behind_with(&proxy_a, judge).await,
+        behind_with(&proxy_b, judge).await,
+    );
+    let mut alice = Player::join_path(&a, &as_player("island", ALICE_KEY)).await;
+    let mut bob = Player::join_path(&a, &as_player("island", BOB_KEY)).await;
+    alice.expect_presence("join", &bob.me).await;
+
+    // The first instance still counts as alive (its key outlives the
+    // freeze), so the second must not number the room's frames itself: it
+    // would give numbers the first one gives too.
+    proxy_a.freeze();
+    let verdict = format!(r#"{{"player":"{ALICE_KEY}","action":"AC"}}"#);
+    let (status, response) = post_verdict(&b, "island", JUDGE_SECRET, &verdict).await;
+    assert_eq!(status, 503, "come back later: {response}");
+    let mut carol = Player::connect(&b, "/ws/battle/island/?role=spectator").await;
+    let close = Player::closed_stream(&mut carol).await;
+    assert_eq!(u16::from(close.code), 1001, "come back later");
+
+    let during = exchange(&mut alice, &mut bob, 1..6).await;
+    assert_eq!(during.len(), 5, "the room goes on where it lives");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,19 @@ use crate::{
     server::backplane::BackplaneError,
 };
 
+/// What became of a frame published through [`Instance::relay`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relayed {
+    /// Numbered: delivered here, or published through Redis.
+    Done,
+    /// The room does not exist.
+    NoRoom,
+    /// Another instance numbers the room's frames and did not hand the room
+    /// over in time (it may be cut off from Redis): delivered nowhere, since
+    /// a number given here could be one it gives too.
+    Refused,
+}
+
 /// Where a frame went.
 enum First {
     /// Numbered and delivered here.
@@ -67,17 +80,19 @@ impl Handover {
         }
     }
 
+    /// The wait is past twice the command deadline: the sole instance may
+    /// be cut off from Redis.
+    pub fn expired(&self, instance: &Instance) -> bool {
+        self.started.elapsed() > instance.timeouts.command * 2
+    }
+
     /// Asks the room's sole instance to hand the room over, then waits a
-    /// little; unavailable once the wait is past twice the command
-    /// deadline (the sole instance may be cut off from Redis).
+    /// little.
     pub async fn ask(
         &mut self,
         instance: &Instance,
         room: &RoomName,
     ) -> Result<(), BackplaneError> {
-        if self.started.elapsed() > instance.timeouts.command * 2 {
-            return Err(BackplaneError::Unavailable);
-        }
         redis::cmd("PUBLISH")
             .arg(room_key(room))
             .arg(handover_message(&instance.node))
@@ -93,9 +108,8 @@ impl Handover {
 impl Instance {
     /// Publishes `frame` (id `id`) of `member` to `room`: numbered and
     /// delivered here if this instance may, otherwise through Redis (asking
-    /// for a handover if another instance numbers the room). `Ok(false)` if
-    /// the room does not exist; the frame back if Redis is down or did not
-    /// answer in time.
+    /// for a handover if another instance numbers the room); the frame back
+    /// if Redis is down or did not answer in time.
     pub(super) async fn relay(
         self: &Arc<Self>,
         room: &RoomName,
@@ -104,14 +118,14 @@ impl Instance {
         event: &ClientEvent,
         frame: ServerFrame,
         now: u64,
-    ) -> Result<bool, ServerFrame> {
+    ) -> Result<Relayed, ServerFrame> {
         if !self.is_up() {
             return Err(frame);
         }
         let local = self.subscription(room);
         let (frame, mut pending) = match local {
             Some(local) => match self.deliver_first(room, &local, member, event, frame, now) {
-                First::Delivered => return Ok(true),
+                First::Delivered => return Ok(Relayed::Done),
                 First::Shared(frame, call) => {
                     let pending = Pending {
                         local: local.clone(),
@@ -136,9 +150,10 @@ impl Instance {
                     if let Some(pending) = &mut pending {
                         pending.answer = Some((seq, sole));
                     }
-                    return Ok(true);
+                    return Ok(Relayed::Done);
                 }
-                Ok(Published::Missing) => return Ok(false),
+                Ok(Published::Missing) => return Ok(Relayed::NoRoom),
+                Ok(Published::Elsewhere) if handover.expired(self) => return Ok(Relayed::Refused),
                 Ok(Published::Elsewhere) if handover.ask(self, room).await.is_ok() => {}
                 Ok(Published::Elsewhere) | Err(_) => return Err(frame),
             }

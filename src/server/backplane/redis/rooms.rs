@@ -2,7 +2,7 @@
 //! verdicts, through the instance's store and, while Redis is unreachable,
 //! its offline rooms.
 
-use super::{lock, LocalSeat, RedisBackplane};
+use super::{lock, numbering::Relayed, LocalSeat, RedisBackplane};
 use crate::{
     protocol::{Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, RoomName, ServerFrame},
     server::{
@@ -110,7 +110,11 @@ impl RoomStore for RedisBackplane {
                 .relay(room, &from.id, &id, &event, frame, now)
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(Relayed::Done | Relayed::NoRoom) => return Ok(()),
+                Ok(Relayed::Refused) => {
+                    instance.stats.unpublished();
+                    return Ok(());
+                }
                 Err(frame) => frame,
             };
             // Redis is down, or did not answer in time (it may still
@@ -149,9 +153,9 @@ impl RoomStore for RedisBackplane {
                 .relay(room, &member.id, &id, &event, frame, now)
                 .await
             {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(VerdictError::NoSuchPlayer),
-                Err(_) => Err(BackplaneError::Unavailable.into()),
+                Ok(Relayed::Done) => Ok(()),
+                Ok(Relayed::NoRoom) => Err(VerdictError::NoSuchPlayer),
+                Ok(Relayed::Refused) | Err(_) => Err(BackplaneError::Unavailable.into()),
             }
         })
     }

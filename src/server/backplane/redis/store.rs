@@ -141,6 +141,9 @@ impl Instance {
                     return Ok((value, seq, roster));
                 }
                 Committed::Moved => {}
+                Committed::Elsewhere if handover.expired(self) => {
+                    return Err(BackplaneError::Unavailable.into())
+                }
                 Committed::Elsewhere => handover.ask(self, room).await?,
             }
         }
