@@ -25,7 +25,7 @@
 
 use std::{collections::VecDeque, time::Duration};
 
-use crate::protocol::ClientEvent;
+use crate::protocol::{ClientEvent, ServerFrame};
 
 /// A frame numbered and delivered here, not written to Redis yet.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,10 +38,9 @@ pub struct Put {
     pub event: ClientEvent,
     /// When it was sent (ms since the epoch).
     pub at: u64,
-    /// The frame as published (without its seq).
-    pub frame: String,
-    /// It is kept in the room's history.
-    pub is_event: bool,
+    /// The frame (without its seq), serialised by the writer, off the
+    /// sender's path.
+    pub frame: ServerFrame,
 }
 
 /// Whether this instance may number a room's frames itself, and what it
@@ -200,8 +199,7 @@ mod tests {
             member: "m1".into(),
             event: ClientEvent::Typing,
             at: 1,
-            frame: "{}".into(),
-            is_event: false,
+            frame: ServerFrame::Heartbeat,
         }
     }
 

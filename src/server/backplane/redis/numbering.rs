@@ -183,8 +183,7 @@ impl Instance {
             member: member.to_owned(),
             event: event.clone(),
             at: now,
-            frame: frame.to_json(),
-            is_event: frame.is_event(),
+            frame: frame.clone(),
         };
         let start = log.first.queue(put);
         local.sink.deliver(log.seq, frame);
@@ -258,9 +257,9 @@ impl Instance {
                     .key(log_key(room))
                     .arg(field)
                     .arg(value)
-                    .arg(&put.frame)
+                    .arg(put.frame.to_json())
                     .arg(self.room_ttl_ms)
-                    .arg(if put.is_event { "1" } else { "0" })
+                    .arg(if put.frame.is_event() { "1" } else { "0" })
                     .arg(put.at)
                     .arg(self.limits.history_len)
                     .arg("")
