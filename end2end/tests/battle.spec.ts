@@ -30,6 +30,32 @@ test('the lobby joins a battle from a pasted link and explains bad input', async
   expect(errors).toEqual([]);
 });
 
+test('what a player types in the lobby before the page hydrates is kept, and joins with that name', async ({
+  page,
+  server,
+}) => {
+  const errors = collectErrors(page);
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route('**/*.wasm', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.goto(server.url, { waitUntil: 'domcontentloaded' });
+  const room = randomUUID();
+  await page.getByLabel('Your name').fill('Ada');
+  await page.getByLabel('Join a battle').fill(room);
+  release();
+  await expect(page.locator('main')).toHaveAttribute('data-hydrated', '');
+  await expect(page.getByLabel('Your name')).toHaveValue('Ada');
+  await expect(page.getByLabel('Join a battle')).toHaveValue(room);
+  await page.getByRole('button', { name: 'Join' }).click();
+  await expect(page).toHaveURL(new RegExp(`/battle/${room}$`));
+  await expect(page.locator('#connectionState')).toHaveText('Live');
+  await expect(page.locator('#nameInput')).toHaveValue('Ada');
+  expect(errors).toEqual([]);
+});
+
 test('typing shows "Typing..." to the opponent, then "Thinking" after the timeout', async ({ browser, server }) => {
   const url = battleUrl(server.url);
   const [alice, bob] = await openPair(browser, url);

@@ -3,6 +3,7 @@
 
 use leptos::{
     ev::{Event, SubmitEvent},
+    html,
     prelude::*,
 };
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -15,39 +16,54 @@ use crate::{
 /// `/`: start or join a battle. The join form works before the page
 /// hydrates too: it goes to `/join`, which redirects to the battle, or back
 /// here with `?invalid=<what was typed>`, shown as the error.
+///
+/// Both fields are read from the page, never written by the app's state:
+/// what a player types before the page hydrates stays (hydration would
+/// otherwise set each field back to its state's initial value).
 #[component]
 pub fn Lobby() -> impl IntoView {
     let invalid = use_query_map().read_untracked().get("invalid");
-    let battle = RwSignal::new(invalid.clone().unwrap_or_default());
     let error = RwSignal::new(invalid.as_deref().and_then(join_error));
-    let name = RwSignal::new(String::new());
+    let name_field = NodeRef::<html::Input>::new();
+    let battle_field = NodeRef::<html::Input>::new();
     let name_error = RwSignal::new(None::<String>);
     Effect::new(move |_| {
-        if let Some(remembered) = remembered_name() {
-            name.set(remembered.as_str().to_owned());
+        if let (Some(field), Some(remembered)) = (name_field.get(), remembered_name()) {
+            if field.value().is_empty() {
+                field.set_value(remembered.as_str());
+            }
         }
     });
     let rename = move |event: Event| {
         let typed = event_target_value(&event);
         match take_name(&typed) {
             Ok(taken) => {
-                name.set(taken.as_str().to_owned());
+                if let Some(field) = name_field.get_untracked() {
+                    field.set_value(taken.as_str());
+                }
                 name_error.set(None);
             }
             Err(error) => name_error.set(Some(error.to_string())),
         }
     };
     let navigate = use_navigate();
+    // The name is taken here too: one typed before the page hydrated had
+    // its change seen by nobody.
     let join = move |event: SubmitEvent| {
         event.prevent_default();
-        let typed = battle.get_untracked();
-        match parse_battle_ref(&typed) {
-            Ok(room) => {
-                error.set(None);
-                navigate(&format!("/battle/{room}"), Default::default());
+        let typed = field_value(battle_field);
+        let room = match parse_battle_ref(&typed) {
+            Ok(room) => room,
+            Err(_) => return error.set(join_error(&typed)),
+        };
+        error.set(None);
+        let typed_name = field_value(name_field);
+        if !typed_name.trim().is_empty() {
+            if let Err(bad) = take_name(&typed_name) {
+                return name_error.set(Some(bad.to_string()));
             }
-            Err(_) => error.set(join_error(&typed)),
         }
+        navigate(&format!("/battle/{room}"), Default::default());
     };
     view! {
         <section class="card lobby">
@@ -65,7 +81,7 @@ pub fn Lobby() -> impl IntoView {
                     autocomplete="nickname"
                     placeholder="Shown to your opponent"
                     aria-describedby="lobbyNameError"
-                    prop:value=move || name.get()
+                    node_ref=name_field
                     on:change=rename
                 />
                 <p id="lobbyNameError" class="error" role="alert">{move || name_error.get()}</p>
@@ -82,7 +98,8 @@ pub fn Lobby() -> impl IntoView {
                         autocomplete="off"
                         placeholder="Battle id or link"
                         aria-describedby="joinError"
-                        bind:value=battle
+                        value=invalid
+                        node_ref=battle_field
                     />
                     <button type="submit" class="button">"Join"</button>
                 </div>
@@ -90,6 +107,14 @@ pub fn Lobby() -> impl IntoView {
             </form>
         </section>
     }
+}
+
+/// What the player typed into `field`.
+fn field_value(field: NodeRef<html::Input>) -> String {
+    field
+        .get_untracked()
+        .map(|field| field.value())
+        .unwrap_or_default()
 }
 
 /// What the lobby says about `typed`, if it is not a battle.

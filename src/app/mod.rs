@@ -44,13 +44,18 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
     view! {
         <Title text="Battle status"/>
         <Router>
             <header class="topbar">
                 <a class="brand" href="/">"battle"<span>"status"</span></a>
             </header>
-            <main>
+            // Effects run only in the browser, once the page has hydrated:
+            // the mark lets a test (or a style) tell a live page from its
+            // server-rendered HTML.
+            <main data-hydrated=move || hydrated.get().then_some("")>
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=Lobby/>
                     <Route path=path!("/battle/:id") view=BattlePage/>
