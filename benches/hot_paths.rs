@@ -31,11 +31,22 @@ fn parse_and_validate(frame: &str) -> ClientFrame {
     parse_client_frame(black_box(frame)).expect("a valid frame")
 }
 
-#[divan::bench]
-fn stamp_and_serialise(bencher: Bencher) {
-    let frame = parse_client_frame(ACTION).expect("a valid frame");
+#[divan::bench(args = [TYPING, ACTION])]
+fn stamp_and_serialise(bencher: Bencher, frame: &str) {
+    let frame = parse_client_frame(frame).expect("a valid frame");
     let from = MemberRef::new("0b6f1c2d9e8a4b7f", Role::Player);
     bencher.bench(|| ServerFrame::relayed(black_box(frame.clone()), &from, 42).to_json());
+}
+
+/// The same frames written by serde_json's derived path: the reference of
+/// the stamped frames' own writer, measured in the same run.
+#[divan::bench(args = [TYPING, ACTION])]
+fn stamp_and_serialise_with_serde(bencher: Bencher, frame: &str) {
+    let frame = parse_client_frame(frame).expect("a valid frame");
+    let from = MemberRef::new("0b6f1c2d9e8a4b7f", Role::Player);
+    bencher.bench(|| {
+        serde_json::to_string(&ServerFrame::relayed(black_box(frame.clone()), &from, 42))
+    });
 }
 
 /// One action published to a room of `members` connections on one node:

@@ -31,7 +31,9 @@
 # at 18,000 connections); solo-redis (one instance in process against one
 # instance over a private Redis, 10,000 delivered frames/s, alternating);
 # baseline-cpu and baseline-tail (the loads of versus-cpu and versus-tail
-# on this build against an earlier one: BASELINE=<server binary>).
+# on this build against an earlier one: BASELINE=<server binary>); profile
+# (instructions per delivered frame under valgrind's callgrind, this build
+# against the bare relay, and against BASELINE if set).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -76,7 +78,7 @@ launch() {
   local log="target/bench/server-${#pids[@]}.log" addr=""
   "$@" > "$log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do
     addr=$(grep -o 'listening on http://[0-9.:]*' "$log" | sed 's|listening on http://||' || true)
     if [ -n "$addr" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/readyz")" = 200 ]; then
       addrs="${addrs:+$addrs,}$addr"
@@ -245,6 +247,64 @@ for key in ours[0]:
 PY
 }
 
+# profile: instructions the server runs per delivered frame, counted by
+# valgrind's callgrind (a count, not a time: the machine's other load does
+# not move it), on this build, the bare relay, and BASELINE if set, under
+# the same load (slow enough for a server under valgrind to keep up). Each
+# relay also runs once with no load, and what it counts (start-up, shutdown)
+# is taken off. The profiles stay in target/bench/callgrind.<relay>.out for
+# callgrind_annotate.
+profile() {
+  local relay idle run loaded delivered
+  local relays=(ours bare ${BASELINE:+baseline})
+  for relay in "${relays[@]}"; do
+    idle=$(counted "$relay" idle)
+    for run in 1 2 3; do
+      loaded=$(counted "$relay" "$run" --rooms 50 --per-room 2 --rate 20 --duration 15)
+      delivered=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["received"])' \
+        "target/bench/profile-$relay.json")
+      echo "$relay run $run: $loaded instructions loaded, $idle with no load," \
+        "$delivered frames delivered: $(( (loaded - idle) / delivered )) a frame"
+    done
+  done | tee target/bench/profile.txt
+  python3 - "${relays[@]}" <<'PY' | tee -a target/bench/profile.txt
+import re, statistics, sys
+runs = {}
+for line in open("target/bench/profile.txt"):
+    m = re.match(r"(\w+) run \d: .*: (\d+) a frame", line)
+    if m:
+        runs.setdefault(m[1], []).append(int(m[2]))
+ours = statistics.median(runs["ours"])
+for relay in sys.argv[1:]:
+    median = statistics.median(runs[relay])
+    print(f"{relay}: median {median:.0f} instructions a frame; ours / {relay} {ours / median:.3f}x")
+PY
+}
+
+# counted RELAY RUN [LOADGEN-ARGS...]: starts RELAY under callgrind, runs
+# the generator with LOADGEN-ARGS (none: no load), stops it, and prints the
+# instructions it ran.
+counted() {
+  local relay=$1 run=$2 out bin; shift 2
+  out="target/bench/callgrind.$relay.$run.out"
+  case "$relay" in
+    ours) bin=target/release/battle-status ;;
+    bare) bin=target/release/bare-relay ;;
+    baseline) bin=$BASELINE ;;
+  esac
+  if [ "$relay" = bare ]; then
+    launch valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --addr 127.0.0.1:0
+  else
+    launch env LEPTOS_SITE_ROOT=target/site RUST_LOG=warn,battle_status::server=info NO_COLOR=1 \
+      valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --addr 127.0.0.1:0 "${server_flags[@]}"
+  fi
+  if [ $# -gt 0 ]; then
+    "$LOADGEN" --addr "$addrs" --json "$@" 2> /dev/null | tail -n 1 > "target/bench/profile-$relay.json"
+  fi
+  stop_servers
+  awk '/^(summary|totals):/ { ir = $2 } END { print ir }' "$out"
+}
+
 page() {
   echo "== page: transfer size of the battle page and time to a live page"
   {
@@ -286,7 +346,7 @@ PY
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page versus-cpu versus-tail versus-idle solo-redis)
+[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page versus-cpu versus-tail versus-idle solo-redis profile)
 for name in "${want[@]}"; do
   case "$name" in
     small) scenario small 1 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
@@ -306,6 +366,7 @@ for name in "${want[@]}"; do
     baseline-cpu) versus baseline-cpu baseline --rooms 50 --per-room 2 --rate 200 --duration 15 ;;
     baseline-tail) versus baseline-tail baseline --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 ;;
     solo-redis) versus solo-redis redis --rooms 50 --per-room 2 --rate 50 --duration 15 ;;
+    profile) profile ;;
     *) echo "unknown scenario $name" >&2; exit 2 ;;
   esac
 done

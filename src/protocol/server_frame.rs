@@ -6,6 +6,8 @@ use serde_json::Number;
 
 use super::{Action, ClientEvent, ClientFrame, FrameError, PlayerName, Role, RoomName};
 
+mod wire;
+
 /// Whether a member's connection is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -315,9 +317,16 @@ impl ServerFrame {
         }
     }
 
-    /// The frame as sent on the wire.
+    /// The frame as sent on the wire. The relayed frames, written for every
+    /// ping, take a writer of their own (same bytes).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("server frames always serialise")
+        match self {
+            Self::Typing(stamped) => wire::stamped_json("typing", stamped),
+            Self::Action(stamped) => wire::stamped_json("action", stamped),
+            Self::Away(stamped) => wire::stamped_json("away", stamped),
+            Self::Name(stamped) => wire::stamped_json("name", stamped),
+            _ => serde_json::to_string(self).expect("server frames always serialise"),
+        }
     }
 
     /// Reads a frame sent by the server; `None` if it is not a JSON object

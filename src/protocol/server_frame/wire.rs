@@ -1,0 +1,148 @@
+//! The wire form of a stamped frame (`typing`, `action`, `away`, `name`),
+//! written field by field: the one frame written for every relayed ping.
+//! serde's path for a tagged enum escapes each key as it writes it (eight
+//! of them here); this writes the keys as they are and escapes only the
+//! values that need it. The bytes are serde_json's exactly (the tests,
+//! and the fuzz target, hold it).
+
+use serde::Serialize;
+
+use super::Stamped;
+
+/// `{"type":"<kind>", ...the stamped fields}` as serde_json writes them.
+pub(super) fn stamped_json(kind: &str, stamped: &Stamped) -> String {
+    let Stamped {
+        client_id,
+        action,
+        away,
+        ts,
+        from,
+        name,
+        seq,
+        judge,
+    } = stamped;
+    let text_len = client_id.as_ref().map_or(0, String::len)
+        + from.len()
+        + name.as_ref().map_or(0, |name| name.as_str().len());
+    let mut out = Vec::with_capacity(96 + text_len);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'"');
+    if let Some(client_id) = client_id {
+        out.extend_from_slice(b",\"clientId\":");
+        string(&mut out, client_id);
+    }
+    if let Some(action) = action {
+        out.extend_from_slice(b",\"action\":");
+        string(&mut out, &action.code());
+    }
+    if let Some(away) = away {
+        out.extend_from_slice(if *away {
+            b",\"away\":true"
+        } else {
+            b",\"away\":false"
+        });
+    }
+    if let Some(ts) = ts {
+        out.extend_from_slice(b",\"ts\":");
+        json(&mut out, ts);
+    }
+    out.extend_from_slice(b",\"from\":");
+    string(&mut out, from);
+    if let Some(name) = name {
+        out.extend_from_slice(b",\"name\":");
+        string(&mut out, name.as_str());
+    }
+    out.extend_from_slice(b",\"seq\":");
+    json(&mut out, seq);
+    if *judge {
+        out.extend_from_slice(b",\"judge\":true");
+    }
+    out.push(b'}');
+    String::from_utf8(out).expect("written from UTF-8 pieces")
+}
+
+/// `text` as a JSON string: as it is between quotes when nothing in it
+/// needs escaping (member ids, most client ids and names), else escaped by
+/// serde_json.
+fn string(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        json(out, text);
+    }
+}
+
+/// `value` as serde_json writes it: strings escaped, numbers as given.
+fn json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    value
+        .serialize(&mut serde_json::Serializer::new(out))
+        .expect("writing to memory cannot fail");
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Number;
+
+    use crate::protocol::{Action, PlayerName, ServerFrame, Stamped};
+
+    const TEXTS: [&str; 4] = [
+        "c-1",
+        "quote \" back \\ slash",
+        "tab\tnul\u{0}\u{1f} del\u{7f}",
+        "é 漢 🦀 </script>",
+    ];
+
+    #[test]
+    fn a_stamped_frame_is_written_as_serde_json_writes_it() {
+        let numbers = [
+            Number::from(1_733_000_000_000_u64),
+            Number::from(-5_i64),
+            Number::from_f64(1.5).unwrap(),
+            Number::from_f64(1e300).unwrap(),
+            Number::from_f64(-0.0).unwrap(),
+        ];
+        let mut written = 0;
+        for client_id in [None].into_iter().chain(TEXTS.map(Some)) {
+            for action in [None, Some(Action::Running), Some(Action::FailedTest(7))] {
+                for away in [None, Some(true), Some(false)] {
+                    for ts in [None].into_iter().chain(numbers.iter().map(Some)) {
+                        for (from, name) in [
+                            ("m1", None),
+                            (TEXTS[1], Some(TEXTS[3])),
+                            (TEXTS[3], Some(TEXTS[1])),
+                        ] {
+                            for (seq, judge) in [(0, false), (u64::MAX, true)] {
+                                let stamped = Stamped {
+                                    client_id: client_id.map(str::to_owned),
+                                    action,
+                                    away,
+                                    ts: ts.cloned(),
+                                    from: from.to_owned(),
+                                    name: name.map(|name| PlayerName::parse(name).unwrap()),
+                                    seq,
+                                    judge,
+                                };
+                                for frame in [
+                                    ServerFrame::Typing(stamped.clone()),
+                                    ServerFrame::Action(stamped.clone()),
+                                    ServerFrame::Away(stamped.clone()),
+                                    ServerFrame::Name(stamped),
+                                ] {
+                                    assert_eq!(
+                                        frame.to_json(),
+                                        serde_json::to_string(&frame).unwrap()
+                                    );
+                                    written += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(written, 5 * 3 * 3 * 6 * 3 * 2 * 4);
+    }
+}
