@@ -11,7 +11,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
     time::Duration,
 };
 
@@ -38,6 +41,9 @@ pub struct Hub {
     // Held only to look up, add or remove rooms and mailboxes, and to tell
     // the backplane about it (which never blocks): no `.await` while held.
     rooms: Mutex<HashMap<RoomName, Arc<LocalRoom>>>,
+    /// Set by [`shut_down`](Hub::shut_down), read and written under the
+    /// rooms' lock: a mailbox attached after it is told at once.
+    closing: AtomicBool,
     backplane: SharedBackplane,
     stats: Arc<Stats>,
     queue_capacity: usize,
@@ -112,6 +118,7 @@ impl Hub {
         let grace_task = tokio::spawn(expire_seats(grace.clone(), backplane.clone()));
         Arc::new(Self {
             rooms: Mutex::default(),
+            closing: AtomicBool::new(false),
             backplane,
             stats,
             queue_capacity: queue_capacity.max(1),
@@ -172,6 +179,17 @@ impl Hub {
         self.backplane.ready()
     }
 
+    /// The server is shutting down: every connection is told through its
+    /// mailbox (after what is queued for it) and closes with 1001, and so
+    /// does any connection that joins from now on.
+    pub fn shut_down(&self) {
+        let rooms = self.lock();
+        self.closing.store(true, Ordering::Relaxed);
+        for local in rooms.values() {
+            local.shut_down();
+        }
+    }
+
     /// The number of rooms with connections on this instance.
     pub fn room_count(&self) -> usize {
         self.lock().len()
@@ -188,6 +206,9 @@ impl Hub {
             self.backplane.subscribe(room, local.clone());
             local
         });
+        if self.closing.load(Ordering::Relaxed) {
+            mailbox.shut_down();
+        }
         local.attach(conn, mailbox);
         self.stats.set_rooms(rooms.len());
         Attachment {
@@ -288,7 +309,7 @@ mod tests {
     fn next_frame(membership: &mut Membership) -> Option<ServerFrame> {
         match try_next(membership)? {
             Outgoing::Frame(frame) => ServerFrame::parse(frame.text.as_str()),
-            Outgoing::Replaced => None,
+            Outgoing::Replaced | Outgoing::Shutdown => None,
         }
     }
 
@@ -343,6 +364,24 @@ mod tests {
             next_frame(&mut on_b).is_none(),
             "nothing from the other room"
         );
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_reaches_every_mailbox_after_its_frames_and_every_later_join() {
+        let (bus, clock) = (MemoryBus::new(), Clock::new());
+        let hub = hub_on(&bus, 8, clock);
+        let (mut first, _) = hub.join(&room("r"), request("c1", None)).await.unwrap();
+        let (mut elsewhere, _) = hub.join(&room("s"), request("c2", None)).await.unwrap();
+        hub.shut_down();
+        let (late, _) = hub.join(&room("r"), request("c3", None)).await.unwrap();
+        let joined = presence(next_frame(&mut first));
+        assert_eq!(joined, (PresenceEvent::Join, "id-c1".into()));
+        let joined = presence(next_frame(&mut elsewhere));
+        assert_eq!(joined, (PresenceEvent::Join, "id-c2".into()));
+        for membership in [&first, &elsewhere, &late] {
+            assert!(matches!(try_next(membership), Some(Outgoing::Shutdown)));
+            assert!(try_next(membership).is_none(), "nothing after it");
+        }
     }
 
     #[tokio::test]

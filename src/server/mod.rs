@@ -88,6 +88,7 @@ pub struct Server {
     /// The operators' port and its routes, with `--metrics-addr`.
     operators: Option<(TcpListener, Router)>,
     stats: Arc<Stats>,
+    hub: Arc<Hub>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     handshake_timeout: Duration,
@@ -140,7 +141,7 @@ impl Server {
             tasks.clone(),
         );
 
-        let state = app_state(&config, leptos, hub, &stats, &shutdown, &tasks);
+        let state = app_state(&config, leptos, hub.clone(), &stats, &shutdown, &tasks);
         let operators = operators.map(|listener| {
             let routes = policy.layer(ops::operator_router(state.relay.clone()));
             (listener, routes)
@@ -150,6 +151,7 @@ impl Server {
             router: router(state, &policy, operators.is_some()),
             operators,
             stats,
+            hub,
             shutdown,
             tasks,
             handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
@@ -254,6 +256,7 @@ impl Server {
         info!("shutting down");
         drop(self.listener);
         self.shutdown.cancel();
+        self.hub.shut_down();
         self.tasks.close();
         let drained = async {
             tokio::join!(self.tasks.wait(), connections.shutdown());

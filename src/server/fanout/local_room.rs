@@ -45,6 +45,13 @@ impl LocalRoom {
         mailboxes.is_empty()
     }
 
+    /// Tells every connection of the room that the server is shutting down.
+    pub fn shut_down(&self) {
+        for mailbox in self.lock().values() {
+            mailbox.shut_down();
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Mailbox>>> {
         self.mailboxes.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -78,6 +85,8 @@ impl RoomSink for LocalRoom {
                 self.stats.dropped(DropReason::SlowConsumer);
                 false
             }
+            // Closing for shutdown: the page comes back and catches up.
+            Fit::Closed => false,
         });
     }
 

@@ -54,6 +54,8 @@ pub enum Outgoing {
     Frame(Outbound),
     /// A newer connection took this one's seat: close.
     Replaced,
+    /// The server is shutting down: close, after the frames queued before.
+    Shutdown,
 }
 
 /// How a frame fitted in a mailbox.
@@ -67,6 +69,8 @@ pub enum Fit {
     TypingDropped,
     /// Full of frames that must arrive: the reader is too slow.
     Overflow,
+    /// The mailbox takes no more frames: its reader is closing.
+    Closed,
 }
 
 /// A connection's bounded queue of outgoing frames. When it is full,
@@ -97,7 +101,7 @@ fn is_typing_from(queued: &Outgoing, from: Option<&Arc<str>>) -> bool {
             (Some(_), None) => true,
             (None, _) => false,
         },
-        Outgoing::Replaced => false,
+        Outgoing::Replaced | Outgoing::Shutdown => false,
     }
 }
 
@@ -113,7 +117,7 @@ impl Mailbox {
     pub fn push(&self, frame: &Outbound) -> Fit {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.closed {
-            return Fit::Overflow;
+            return Fit::Closed;
         }
         let queue = &mut state.queue;
         let fit = if queue.len() < self.capacity {
@@ -143,8 +147,23 @@ impl Mailbox {
 
     /// Tells the reader its seat was taken, and takes no more frames.
     pub fn replace(&self) {
+        self.end(Outgoing::Replaced);
+    }
+
+    /// Tells the reader the server is shutting down, once it has read what
+    /// is queued, and takes no more frames. The connection's task learns it
+    /// here rather than from a wait of its own, which each turn of its loop
+    /// would poll (two locks a turn).
+    pub fn shut_down(&self) {
+        self.end(Outgoing::Shutdown);
+    }
+
+    fn end(&self, last: Outgoing) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.queue.push_back(Outgoing::Replaced);
+        if state.closed {
+            return;
+        }
+        state.queue.push_back(last);
         state.closed = true;
         drop(state);
         self.ready.wake();
@@ -154,6 +173,18 @@ impl Mailbox {
     pub fn try_recv(&self) -> Option<Outgoing> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.queue.pop_front()
+    }
+
+    /// `first` (what [`recv`](Self::recv) gave), then what the mailbox holds
+    /// now, up to `max` in all: one wake-up's worth of writing, in order.
+    pub fn batch(
+        &self,
+        first: Option<Outgoing>,
+        max: usize,
+    ) -> impl Iterator<Item = Option<Outgoing>> + '_ {
+        std::iter::once(first)
+            .chain(std::iter::from_fn(|| self.try_recv().map(Some)))
+            .take(max)
     }
 
     /// The next frame; `None` once the mailbox overflowed and is drained.
@@ -194,6 +225,7 @@ mod tests {
             .map(|o| match o {
                 Outgoing::Frame(f) => f.text.as_str().to_owned(),
                 Outgoing::Replaced => "replaced".into(),
+                Outgoing::Shutdown => "shutdown".into(),
             })
             .collect()
     }
@@ -241,7 +273,42 @@ mod tests {
         mailbox.push(&lasting(2));
         assert_eq!(mailbox.push(&lasting(3)), Fit::TypingDropped);
         assert_eq!(mailbox.push(&lasting(4)), Fit::Overflow);
-        assert_eq!(mailbox.push(&lasting(5)), Fit::Overflow, "closed for good");
+        assert_eq!(mailbox.push(&lasting(5)), Fit::Closed, "closed for good");
         assert_eq!(drain(&mailbox), ["action 2", "action 3"]);
+    }
+
+    #[test]
+    fn a_batch_takes_frames_in_order_up_to_its_size_and_leaves_the_rest_queued() {
+        let mailbox = Mailbox::new(100);
+        for seq in 1..=100 {
+            mailbox.push(&lasting(seq));
+        }
+        let seqs = |batch: Vec<Option<Outgoing>>| -> Vec<u64> {
+            batch
+                .into_iter()
+                .map(|next| match next {
+                    Some(Outgoing::Frame(frame)) => frame.seq,
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let first = mailbox.try_recv();
+        let batch = mailbox.batch(first, 64).collect();
+        assert_eq!(seqs(batch), (1..=64).collect::<Vec<_>>());
+        let first = mailbox.try_recv();
+        let batch = mailbox.batch(first, 64).collect();
+        assert_eq!(seqs(batch), (65..=100).collect::<Vec<_>>());
+        assert_eq!(mailbox.batch(None, 64).count(), 1, "the end alone");
+    }
+
+    #[test]
+    fn a_mailbox_told_of_shutdown_hands_over_what_it_holds_first_then_takes_nothing() {
+        let mailbox = Mailbox::new(2);
+        mailbox.push(&lasting(1));
+        mailbox.push(&lasting(2));
+        mailbox.shut_down();
+        mailbox.shut_down();
+        assert_eq!(mailbox.push(&lasting(3)), Fit::Closed);
+        assert_eq!(drain(&mailbox), ["action 1", "action 2", "shutdown"]);
     }
 }

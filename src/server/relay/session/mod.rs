@@ -1,14 +1,13 @@
 //! One connection's task: joins the room, sends the welcome, then handles
-//! one event at a time (shutdown, frames waiting in its mailbox, a frame
-//! from the client, the heartbeat) until the connection ends, and closes
+//! one event at a time (frames waiting in its mailbox, the server's
+//! shutdown among them, a frame from the client, the heartbeat) until the connection ends, and closes
 //! with the code the table gives.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
-use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info};
 
 mod incoming;
@@ -26,6 +25,10 @@ use crate::{
     },
 };
 
+/// Most frames written between two flushes: a mailbox that refills as fast
+/// as it is written still lets the connection read.
+const BATCH_FRAMES: usize = 64;
+
 /// How long the server waits for the client's answer to its close frame.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -41,7 +44,6 @@ enum Ending {
 
 /// What woke the connection's task.
 enum Event {
-    Shutdown,
     Outgoing(Option<Outgoing>),
     Incoming(Option<Result<Message, axum::Error>>),
     Heartbeat,
@@ -127,14 +129,8 @@ impl Session {
         let period = self.relay.heartbeat;
         let mut heartbeat = interval_at(Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // One wait for the whole connection, on a token of its own: polling
-        // a wait takes its token's lock, and the server's token is shared by
-        // every connection (a child token is cancelled with it).
-        let shutdown = self.relay.shutdown.child_token().cancelled_owned();
-        tokio::pin!(shutdown);
         let ending = loop {
-            let step = match self.next_event(&mut heartbeat, shutdown.as_mut()).await {
-                Event::Shutdown => Err(Ending::ByServer(Close::Shutdown)),
+            let step = match self.next_event(&mut heartbeat).await {
                 Event::Outgoing(outgoing) => self.on_outgoing(outgoing).await,
                 Event::Incoming(incoming) => self.on_incoming(incoming).await,
                 Event::Heartbeat => self.on_heartbeat().await,
@@ -147,41 +143,41 @@ impl Session {
     }
 
     /// Biased, outgoing first: a connection's mailbox is drained before it
-    /// may read more, so a fast sender cannot outrun its own echoes.
-    async fn next_event(
-        &mut self,
-        heartbeat: &mut Interval,
-        shutdown: Pin<&mut WaitForCancellationFutureOwned>,
-    ) -> Event {
+    /// may read more, so a fast sender cannot outrun its own echoes. The
+    /// server's shutdown comes through the mailbox too.
+    async fn next_event(&mut self, heartbeat: &mut Interval) -> Event {
         tokio::select! {
             biased;
-            () = shutdown => Event::Shutdown,
             outgoing = self.membership.outbound.recv() => Event::Outgoing(outgoing),
             incoming = self.socket.recv() => Event::Incoming(incoming),
             _ = heartbeat.tick() => Event::Heartbeat,
         }
     }
 
-    /// Writes `first` and whatever else the mailbox holds now, then flushes
-    /// once.
+    /// Writes `first` and whatever else the mailbox holds now (up to
+    /// [`BATCH_FRAMES`]), then flushes once; all of it within one deadline
+    /// (one timer a wake-up, not one a frame).
     async fn on_outgoing(&mut self, first: Option<Outgoing>) -> Result<(), Ending> {
-        let mut next = first;
-        loop {
+        let limit = self.relay.silence_limit;
+        (tokio::time::timeout(limit, self.write_batch(first)).await).unwrap_or(Err(Ending::Lost))
+    }
+
+    async fn write_batch(&mut self, first: Option<Outgoing>) -> Result<(), Ending> {
+        let mailbox = self.membership.outbound.clone();
+        for next in mailbox.batch(first, BATCH_FRAMES) {
             let frame = match next {
                 Some(Outgoing::Frame(frame)) => frame,
-                Some(Outgoing::Replaced) => break self.finish(Close::Replaced).await,
-                None => break self.finish(Close::SlowConsumer).await,
+                Some(Outgoing::Replaced) => return self.finish(Close::Replaced).await,
+                Some(Outgoing::Shutdown) => return self.finish(Close::Shutdown).await,
+                None => return self.finish(Close::SlowConsumer).await,
             };
             if frame.seq > self.snapshot_seq {
                 let text = Message::Text(frame.text);
-                write(self.relay.silence_limit, self.socket.feed(text)).await?;
+                self.socket.feed(text).await.map_err(|_| Ending::Lost)?;
                 self.relay.stats.fanout(frame.published_at.elapsed());
             }
-            next = self.membership.outbound.try_recv();
-            if next.is_none() {
-                break write(self.relay.silence_limit, self.socket.flush()).await;
-            }
         }
+        self.socket.flush().await.map_err(|_| Ending::Lost)
     }
 
     /// Flushes what was written, then ends the connection for `close`.
