@@ -202,15 +202,15 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     /// The slot of field `key`, if it is a known one.
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Field<'a>>> {
+    fn slot(&mut self, key: Key) -> Option<&mut Option<Field<'a>>> {
         Some(match key {
-            "type" => &mut self.kind,
-            "action" => &mut self.action,
-            "away" => &mut self.away,
-            "name" => &mut self.name,
-            "clientId" => &mut self.client_id,
-            "ts" => &mut self.ts,
-            _ => return None,
+            Key::Kind => &mut self.kind,
+            Key::Action => &mut self.action,
+            Key::Away => &mut self.away,
+            Key::Name => &mut self.name,
+            Key::ClientId => &mut self.client_id,
+            Key::Ts => &mut self.ts,
+            Key::Other => return None,
         })
     }
 
@@ -284,8 +284,8 @@ impl<'de> Deserialize<'de> for Fields<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
                 let mut fields = Fields::default();
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    match fields.slot(&key) {
+                while let Some(key) = map.next_key::<Key>()? {
+                    match fields.slot(key) {
                         Some(slot) => *slot = Some(map.next_value()?),
                         None => {
                             map.next_value::<IgnoredAny>()?;
@@ -296,6 +296,48 @@ impl<'de> Deserialize<'de> for Fields<'de> {
             }
         }
         deserializer.deserialize_map(Object)
+    }
+}
+
+/// A field's key, read as the known field it names: nothing is copied
+/// (serde reads a `Cow<str>` key as an owned copy, one allocation a field).
+enum Key {
+    Kind,
+    Action,
+    Away,
+    Name,
+    ClientId,
+    Ts,
+    Other,
+}
+
+impl Key {
+    fn of(key: &str) -> Self {
+        match key {
+            "type" => Self::Kind,
+            "action" => Self::Action,
+            "away" => Self::Away,
+            "name" => Self::Name,
+            "clientId" => Self::ClientId,
+            "ts" => Self::Ts,
+            _ => Self::Other,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl Visitor<'_> for Name {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+                Ok(Key::of(key))
+            }
+        }
+        deserializer.deserialize_str(Name)
     }
 }
 
@@ -367,7 +409,7 @@ mod tests {
         };
         let mut fields = Fields::default();
         for (key, value) in map {
-            if let Some(slot) = fields.slot(&key) {
+            if let Some(slot) = fields.slot(Key::of(&key)) {
                 *slot = Some(match value {
                     Value::Null => Field::Null,
                     Value::Bool(b) => Field::Bool(b),

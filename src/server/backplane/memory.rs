@@ -57,8 +57,12 @@ impl RoomState {
     fn broadcast(&mut self, frame: ServerFrame, now: u64) {
         self.seq += 1;
         self.history.record(self.seq, now, &frame);
-        for (_, sink) in &self.sinks {
-            sink.deliver(self.seq, frame.clone());
+        // The last instance takes the frame itself: one instance, no copy.
+        if let Some(((_, last), others)) = self.sinks.split_last() {
+            for (_, sink) in others {
+                sink.deliver(self.seq, frame.clone());
+            }
+            last.deliver(self.seq, frame);
         }
     }
 
