@@ -3,7 +3,13 @@
 //! shutdown among them, a frame from the client, the heartbeat) until the connection ends, and closes
 //! with the code the table gives.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    future::{poll_fn, Future},
+    pin::pin,
+    sync::Arc,
+    task::Poll,
+    time::Duration,
+};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
@@ -159,7 +165,7 @@ impl Session {
     /// (one timer a wake-up, not one a frame).
     async fn on_outgoing(&mut self, first: Option<Outgoing>) -> Result<(), Ending> {
         let limit = self.relay.silence_limit;
-        (tokio::time::timeout(limit, self.write_batch(first)).await).unwrap_or(Err(Ending::Lost))
+        (within(limit, self.write_batch(first)).await).unwrap_or(Err(Ending::Lost))
     }
 
     async fn write_batch(&mut self, first: Option<Outgoing>) -> Result<(), Ending> {
@@ -237,11 +243,23 @@ impl Session {
 /// reading must not hold its task, and memory, forever).
 async fn write(
     limit: Duration,
-    write: impl std::future::Future<Output = Result<(), axum::Error>>,
+    write: impl Future<Output = Result<(), axum::Error>>,
 ) -> Result<(), Ending> {
-    match tokio::time::timeout(limit, write).await {
-        Ok(Ok(())) => Ok(()),
+    match within(limit, write).await {
+        Some(Ok(())) => Ok(()),
         _ => Err(Ending::Lost),
+    }
+}
+
+/// What `write` gives, or `None` if it takes longer than `limit`. The timer
+/// is armed only if the write has to wait: most find room in the socket's
+/// buffer at once, and a timer for each is a measurable share of the
+/// relay's work.
+async fn within<T>(limit: Duration, write: impl Future<Output = T>) -> Option<T> {
+    let mut write = pin!(write);
+    match poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+        Poll::Ready(done) => Some(done),
+        Poll::Pending => tokio::time::timeout(limit, write).await.ok(),
     }
 }
 
@@ -282,5 +300,26 @@ struct OpenConnection(Arc<Stats>);
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.connection_ended();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::pending;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_is_done_at_once_or_in_time_is_kept_and_one_that_hangs_is_given_up() {
+        let limit = Duration::from_secs(5);
+        assert_eq!(within(limit, async { 7 }).await, Some(7));
+        let in_time = async {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            8
+        };
+        assert_eq!(within(limit, in_time).await, Some(8));
+        let start = Instant::now();
+        assert_eq!(within(limit, pending::<u8>()).await, None);
+        assert_eq!(start.elapsed(), limit);
     }
 }
