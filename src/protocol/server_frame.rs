@@ -1,6 +1,8 @@
 //! What the server sends: the welcome, relayed frames stamped with their
 //! sender and sequence number, presence, snapshots, heartbeats and errors.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 
@@ -113,8 +115,8 @@ pub enum PresenceEvent {
 /// A member named in a presence frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRef {
-    /// The member's public id.
-    pub id: String,
+    /// The member's public id (shared: every frame of the member carries it).
+    pub id: Arc<str>,
     /// Player or spectator.
     pub role: Role,
     /// The member's display name, if they gave one.
@@ -124,7 +126,7 @@ pub struct MemberRef {
 
 impl MemberRef {
     /// A member with no name.
-    pub fn new(id: impl Into<String>, role: Role) -> Self {
+    pub fn new(id: impl Into<Arc<str>>, role: Role) -> Self {
         Self {
             id: id.into(),
             role,
@@ -171,7 +173,7 @@ pub struct Stamped {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts: Option<Number>,
     /// The sender's member id, assigned by the server.
-    pub from: String,
+    pub from: Arc<str>,
     /// The sender's display name as the server knows it (in `name` frames,
     /// the new one), if they gave one; never what the frame said.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -319,7 +319,7 @@ mod tests {
 
     fn presence(frame: Option<ServerFrame>) -> (PresenceEvent, String) {
         match frame {
-            Some(ServerFrame::Presence(p)) => (p.event, p.member.id),
+            Some(ServerFrame::Presence(p)) => (p.event, p.member.id.to_string()),
             other => panic!("expected presence, got {other:?}"),
         }
     }

@@ -105,11 +105,11 @@ impl RoomView {
             return None;
         }
         let id = &presence.member.id;
-        let known = self.seats.iter().position(|s| s.id == *id);
+        let known = self.seats.iter().position(|s| *s.id == **id);
         let name = presence.member.name.clone();
         match (presence.event, known) {
             (PresenceEvent::Join, None) => {
-                let seat = Seat::new(id.clone(), name);
+                let seat = Seat::new(id.to_string(), name);
                 match self.seats.iter().position(|s| s.left) {
                     Some(free) => self.seats[free] = seat,
                     None => self.seats.push(seat),
@@ -133,7 +133,7 @@ impl RoomView {
             }
             (_, None) => return None,
         }
-        if self.me() == Some(id.as_str()) {
+        if self.me() == Some(&**id) {
             return None;
         }
         let who = self.who(id)?;

@@ -84,7 +84,7 @@ impl Timeline {
             Moment {
                 seq,
                 at,
-                who: who.clone(),
+                who: who.to_string(),
                 what,
                 action,
             },

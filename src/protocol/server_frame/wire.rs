@@ -120,7 +120,7 @@ mod tests {
                                     action,
                                     away,
                                     ts: ts.cloned(),
-                                    from: from.to_owned(),
+                                    from: from.into(),
                                     name: name.map(|name| PlayerName::parse(name).unwrap()),
                                     seq,
                                     judge,

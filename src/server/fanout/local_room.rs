@@ -65,7 +65,7 @@ impl RoomSink for LocalRoom {
         let frame = frame.with_seq(seq);
         let text = frame.to_json();
         let frame = match frame {
-            ServerFrame::Typing(stamped) => Outbound::typing(text, seq, stamped.from.into()),
+            ServerFrame::Typing(stamped) => Outbound::typing(text, seq, stamped.from),
             _ => Outbound::lasting(text, seq),
         };
         self.lock().retain(|_, mailbox| match mailbox.push(&frame) {

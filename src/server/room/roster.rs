@@ -261,7 +261,7 @@ impl Roster {
 impl Member {
     fn public(&self) -> MemberRef {
         MemberRef {
-            id: self.id.clone(),
+            id: self.id.as_str().into(),
             role: self.role,
             name: self.name.clone(),
         }
@@ -418,7 +418,7 @@ mod tests {
         roster.disconnect("c1", false, &LIMITS, 0);
         let next = roster.join(player("c2", None), &LIMITS).unwrap();
         assert!(!next.resumed);
-        assert_eq!(next.member.id, "id-c2");
+        assert_eq!(&*next.member.id, "id-c2");
     }
 
     #[test]

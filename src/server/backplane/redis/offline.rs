@@ -230,7 +230,7 @@ impl Instance {
                     continue;
                 }
                 let request = JoinRequest {
-                    new_id: seat.member.id.clone(),
+                    new_id: seat.member.id.to_string(),
                     ..seat.request.clone()
                 };
                 if commit
