@@ -33,7 +33,8 @@
 # baseline-cpu and baseline-tail (the loads of versus-cpu and versus-tail
 # on this build against an earlier one: BASELINE=<server binary>); profile
 # (instructions per delivered frame under valgrind's callgrind, this build
-# against the bare relay, and against BASELINE if set).
+# against the bare relay, with its 4 KiB read buffer and with 1 KiB as this
+# server reads, and against BASELINE if set).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -256,7 +257,7 @@ PY
 # callgrind_annotate.
 profile() {
   local relay idle run loaded delivered
-  local relays=(ours bare ${BASELINE:+baseline})
+  local relays=(ours bare bare-1k ${BASELINE:+baseline})
   for relay in "${relays[@]}"; do
     idle=$(counted "$relay" idle)
     for run in 1 2 3; do
@@ -271,7 +272,7 @@ profile() {
 import re, statistics, sys
 runs = {}
 for line in open("target/bench/profile.txt"):
-    m = re.match(r"(\w+) run \d: .*: (\d+) a frame", line)
+    m = re.match(r"([\w-]+) run \d: .*: (\d+) a frame", line)
     if m:
         runs.setdefault(m[1], []).append(int(m[2]))
 ours = statistics.median(runs["ours"])
@@ -289,11 +290,14 @@ counted() {
   out="target/bench/callgrind.$relay.$run.out"
   case "$relay" in
     ours) bin=target/release/battle-status ;;
-    bare) bin=target/release/bare-relay ;;
+    bare | bare-1k) bin=target/release/bare-relay ;;
     baseline) bin=$BASELINE ;;
   esac
   if [ "$relay" = bare ]; then
     launch valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --addr 127.0.0.1:0
+  elif [ "$relay" = bare-1k ]; then
+    launch valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --addr 127.0.0.1:0 \
+      --read-buffer-bytes 1024
   else
     launch env LEPTOS_SITE_ROOT=target/site RUST_LOG=warn,battle_status::server=info NO_COLOR=1 \
       valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --addr 127.0.0.1:0 "${server_flags[@]}"

@@ -2,8 +2,9 @@
 //! job on the wire, and nothing else. A socket at `/ws/battle/<room>/`
 //! joins the room; every text frame goes, unchanged and unread, to
 //! everyone in the room (sender included). No parsing, no validation, no
-//! limits, no presence, no metrics; 4 KiB buffers and `TCP_NODELAY`, as
-//! the real server. It sends one `{"type":"welcome"}` first, because the
+//! limits, no presence, no metrics; 4 KiB buffers (the reference;
+//! `--read-buffer-bytes 1024` reads as the real server does) and
+//! `TCP_NODELAY`. It sends one `{"type":"welcome"}` first, because the
 //! load generator waits for a welcome, and answers `/readyz`.
 //!
 //! `cargo build --release --features ssr --bin bare-relay`, then
@@ -34,7 +35,7 @@ type Rooms = Arc<Mutex<HashMap<String, broadcast::Sender<Utf8Bytes>>>>;
 
 /// Frames a member may fall behind before it misses some.
 const ROOM_QUEUE: usize = 256;
-/// The socket's read and write buffers, as the real server's.
+/// The socket's write buffer, and by default its read buffer.
 const BUFFER_BYTES: usize = 4096;
 
 #[derive(Parser)]
@@ -42,6 +43,9 @@ struct Args {
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: String,
+    /// The socket's read buffer (tungstenite zeroes it before each read).
+    #[arg(long, default_value_t = BUFFER_BYTES)]
+    read_buffer_bytes: usize,
 }
 
 #[tokio::main]
@@ -50,7 +54,7 @@ async fn main() -> std::io::Result<()> {
     let app = Router::new()
         .route("/ws/battle/{room}/", get(upgrade))
         .route("/readyz", get(|| async { "ready" }))
-        .with_state(Rooms::default());
+        .with_state((Rooms::default(), args.read_buffer_bytes));
     let listener = tokio::net::TcpListener::bind(&args.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     let listener = listener.tap_io(|tcp| {
@@ -62,9 +66,9 @@ async fn main() -> std::io::Result<()> {
 async fn upgrade(
     ws: WebSocketUpgrade,
     Path(room): Path<String>,
-    State(rooms): State<Rooms>,
+    State((rooms, read_buffer)): State<(Rooms, usize)>,
 ) -> Response {
-    ws.read_buffer_size(BUFFER_BYTES)
+    ws.read_buffer_size(read_buffer)
         .write_buffer_size(BUFFER_BYTES)
         .on_upgrade(move |socket| relay(socket, room, rooms))
 }
