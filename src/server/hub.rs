@@ -190,6 +190,11 @@ impl Hub {
         }
     }
 
+    /// The instance's live counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
     /// The number of rooms with connections on this instance.
     pub fn room_count(&self) -> usize {
         self.lock().len()

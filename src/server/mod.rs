@@ -87,7 +87,6 @@ pub struct Server {
     router: Router,
     /// The operators' port and its routes, with `--metrics-addr`.
     operators: Option<(TcpListener, Router)>,
-    stats: Arc<Stats>,
     hub: Arc<Hub>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -150,7 +149,6 @@ impl Server {
             listener,
             router: router(state, &policy, operators.is_some()),
             operators,
-            stats,
             hub,
             shutdown,
             tasks,
@@ -174,7 +172,7 @@ impl Server {
 
     /// The server's live counters.
     pub fn stats(&self) -> Arc<Stats> {
-        self.stats.clone()
+        self.hub.stats().clone()
     }
 
     /// Serves one accepted connection in its own task, watched by
@@ -206,10 +204,9 @@ impl Server {
         });
     }
 
-    /// Serves until `shutdown` completes; then stops accepting, closes
-    /// every WebSocket with 1001, and waits (up to the shutdown timeout)
-    /// for sockets and requests to finish. Upgraded sockets are not HTTP
-    /// connections any more, hence their own token and task tracker.
+    /// Serves until `shutdown` completes; then stops accepting, closes every
+    /// WebSocket with 1001 (told by the hub; upgraded sockets are not HTTP
+    /// connections any more), and waits up to the shutdown timeout.
     pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send + 'static) {
         info!("listening on http://{}", self.local_addr());
         // Ends with the server: stopped at shutdown, aborted when dropped.
