@@ -161,8 +161,8 @@ impl Session {
     }
 
     /// Writes `first` and whatever else the mailbox holds now (up to
-    /// [`BATCH_FRAMES`]), then flushes once; all of it within one deadline
-    /// (one timer a wake-up, not one a frame).
+    /// [`BATCH_FRAMES`]), then flushes once; all of it within one deadline,
+    /// whose timer is armed only if a write has to wait.
     async fn on_outgoing(&mut self, first: Option<Outgoing>) -> Result<(), Ending> {
         let limit = self.relay.silence_limit;
         (within(limit, self.write_batch(first)).await).unwrap_or(Err(Ending::Lost))
@@ -186,9 +186,10 @@ impl Session {
         self.socket.flush().await.map_err(|_| Ending::Lost)
     }
 
-    /// Flushes what was written, then ends the connection for `close`.
+    /// Flushes what was written (within the batch's deadline), then ends
+    /// the connection for `close`.
     async fn finish(&mut self, close: Close) -> Result<(), Ending> {
-        write(self.relay.silence_limit, self.socket.flush()).await?;
+        self.socket.flush().await.map_err(|_| Ending::Lost)?;
         Err(Ending::ByServer(close))
     }
 
