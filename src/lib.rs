@@ -10,8 +10,8 @@
 //!   reconnections and the server's Redis link. Pure.
 //! - [`status`] (both): the opponent-status model, the labels a player
 //!   reads, and the typing throttle, driven by explicit time. Pure.
-//! - [`app`] (both): the Leptos routes and views: the lobby (which reads
-//!   pasted battle links) and the battle page.
+//! - [`app`] (both): the Leptos views, and the page an address shows: the
+//!   lobby (which reads pasted battle links) and the battle page.
 //! - [`client`] (both, real under `hydrate`): the battle page's socket,
 //!   throttle and single wake-up timer; inert on the server.
 //! - `server` (`ssr`): configuration, router, the room relay, the hub and
@@ -29,10 +29,13 @@ pub mod protocol;
 pub mod server;
 pub mod status;
 
-/// Browser entry point: hydrates the server-rendered page.
+/// Browser entry point: hydrates the server-rendered page, the one its
+/// address shows.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    let (path, query) = client::location(&app::QUERY_KEYS);
+    let address = app::Address::new(&path, query);
+    leptos::mount::hydrate_body(move || leptos::view! { <app::App address/> });
 }

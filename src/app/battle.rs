@@ -4,9 +4,8 @@
 //! markup.
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::player_desk::PlayerDesk;
+use super::{player_desk::PlayerDesk, Address};
 use crate::{
     client::{copy_to_clipboard, BattleClient, ConnectionState, Notifications, Views},
     protocol::{PlayerName, Role, RoomName},
@@ -19,38 +18,31 @@ pub(super) type Client = StoredValue<Option<BattleClient>, LocalStorage>;
 /// `/battle/<id>[?role=spectator]`: a battle, or a plain message if the id
 /// is not valid.
 #[component]
-pub fn BattlePage() -> impl IntoView {
-    let params = use_params_map();
-    let query = use_query_map();
-    move || {
-        let id = params.read().get("id").unwrap_or_default();
-        let role = query
-            .read()
-            .get("role")
-            .and_then(|role| Role::parse(&role))
-            .unwrap_or_default();
-        // A join token from the host application, passed on to the socket.
-        let token = query.read().get("token").filter(|token| {
-            token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        });
-        // The player's name from the battle link, if it has a valid one.
-        let name = query
-            .read()
-            .get("name")
-            .and_then(|name| PlayerName::parse(&name).ok());
-        match RoomName::parse(&id) {
-            Ok(room) => view! { <Battle room role token name/> }.into_any(),
-            Err(reason) => view! {
-                <section class="card narrow">
-                    <h1>"No such battle"</h1>
-                    <p class="error">{reason.to_string()}</p>
-                    <p><a href="/">"Back to the lobby"</a></p>
-                </section>
-            }
-            .into_any(),
+pub fn BattlePage(id: String, address: Address) -> impl IntoView {
+    let role = address
+        .query("role")
+        .and_then(|role| Role::parse(&role))
+        .unwrap_or_default();
+    // A join token from the host application, passed on to the socket.
+    let token = address.query("token").filter(|token| {
+        token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    });
+    // The player's name from the battle link, if it has a valid one.
+    let name = address
+        .query("name")
+        .and_then(|name| PlayerName::parse(&name).ok());
+    match RoomName::parse(&id) {
+        Ok(room) => view! { <Battle room role token name/> }.into_any(),
+        Err(reason) => view! {
+            <section class="card narrow">
+                <h1>"No such battle"</h1>
+                <p class="error">{reason.to_string()}</p>
+                <p><a href="/">"Back to the lobby"</a></p>
+            </section>
         }
+        .into_any(),
     }
 }
 
@@ -103,7 +95,7 @@ fn Battle(
                     {(role == Role::Player)
                         .then(|| {
                             view! {
-                                <a id="watchLink" class="button ghost" href=watch_link.clone() rel="external">
+                                <a id="watchLink" class="button ghost" href=watch_link.clone()>
                                     "Watch"
                                 </a>
                             }
@@ -132,7 +124,7 @@ fn Battle(
                                 {(connection.get() == ConnectionState::RoomFull)
                                     .then(|| {
                                         view! {
-                                            <a class="button primary" href=watch_link.clone() rel="external">
+                                            <a class="button primary" href=watch_link.clone()>
                                                 "Watch instead"
                                             </a>
                                         }

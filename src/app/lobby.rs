@@ -6,7 +6,6 @@ use leptos::{
     html,
     prelude::*,
 };
-use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::{
     client::{remembered_name, take_name},
@@ -21,8 +20,7 @@ use crate::{
 /// what a player types before the page hydrates stays (hydration would
 /// otherwise set each field back to its state's initial value).
 #[component]
-pub fn Lobby() -> impl IntoView {
-    let invalid = use_query_map().read_untracked().get("invalid");
+pub fn Lobby(invalid: Option<String>) -> impl IntoView {
     let error = RwSignal::new(invalid.as_deref().and_then(join_error));
     let name_field = NodeRef::<html::Input>::new();
     let battle_field = NodeRef::<html::Input>::new();
@@ -46,7 +44,6 @@ pub fn Lobby() -> impl IntoView {
             Err(error) => name_error.set(Some(error.to_string())),
         }
     };
-    let navigate = use_navigate();
     // The name is taken here too: one typed before the page hydrated had
     // its change seen by nobody.
     let join = move |event: SubmitEvent| {
@@ -63,7 +60,7 @@ pub fn Lobby() -> impl IntoView {
                 return name_error.set(Some(bad.to_string()));
             }
         }
-        navigate(&format!("/battle/{room}"), Default::default());
+        let _ = window().location().set_href(&format!("/battle/{room}"));
     };
     view! {
         <section class="card lobby">
@@ -86,7 +83,7 @@ pub fn Lobby() -> impl IntoView {
                 />
                 <p id="lobbyNameError" class="error" role="alert">{move || name_error.get()}</p>
             </div>
-            <a id="startBattle" class="button primary" href="/new" rel="external">
+            <a id="startBattle" class="button primary" href="/new">
                 "Start a battle"
             </a>
             <form id="joinForm" class="join" action="/join" method="get" on:submit=join novalidate>

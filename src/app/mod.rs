@@ -1,21 +1,22 @@
-//! The Leptos app: the document shell, the routes, and the two pages.
+//! The Leptos app: the document shell, the page an address shows, and the
+//! two pages.
 
+mod address;
 mod battle;
 mod lobby;
 mod player_desk;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
-use leptos_router::{
-    components::{Route, Router, Routes},
-    path,
-};
 
-pub use self::lobby::parse_battle_ref;
+pub use self::{
+    address::{Address, Route, QUERY_KEYS},
+    lobby::parse_battle_ref,
+};
 use self::{battle::BattlePage, lobby::Lobby};
 
-/// The HTML document around the app, rendered on the server.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
+/// The HTML document around the app at `address`, rendered on the server.
+pub fn shell(options: LeptosOptions, address: Address) -> impl IntoView {
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -34,40 +35,39 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <MetaTags/>
             </head>
             <body>
-                <App/>
+                <App address/>
             </body>
         </html>
     }
 }
 
-/// The app: the lobby at `/`, a battle at `/battle/<id>`.
+/// The app at `address`: the lobby at `/`, a battle at `/battle/<id>`.
 #[component]
-pub fn App() -> impl IntoView {
+pub fn App(address: Address) -> impl IntoView {
     provide_meta_context();
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
         <Title text="Battle status"/>
-        <Router>
-            <header class="topbar">
-                <a class="brand" href="/">"battle"<span>"status"</span></a>
-            </header>
-            // Effects run only in the browser, once the page has hydrated:
-            // the mark lets a test (or a style) tell a live page from its
-            // server-rendered HTML.
-            <main data-hydrated=move || hydrated.get().then_some("")>
-                <Routes fallback=NotFound>
-                    <Route path=path!("/") view=Lobby/>
-                    <Route path=path!("/battle/:id") view=BattlePage/>
-                </Routes>
-            </main>
-        </Router>
+        <header class="topbar">
+            <a class="brand" href="/">"battle"<span>"status"</span></a>
+        </header>
+        // Effects run only in the browser, once the page has hydrated: the
+        // mark lets a test (or a style) tell a live page from its
+        // server-rendered HTML.
+        <main data-hydrated=move || hydrated.get().then_some("")>
+            {match address.route() {
+                Route::Lobby => view! { <Lobby invalid=address.query("invalid")/> }.into_any(),
+                Route::Battle(id) => view! { <BattlePage id address/> }.into_any(),
+                Route::NotFound => view! { <NotFound/> }.into_any(),
+            }}
+        </main>
     }
 }
 
+/// Any other address (the server answers it with 404).
 #[component]
 fn NotFound() -> impl IntoView {
-    respond_not_found();
     view! {
         <section class="card narrow">
             <h1>"Page not found"</h1>
@@ -75,15 +75,3 @@ fn NotFound() -> impl IntoView {
         </section>
     }
 }
-
-/// Makes the server answer this render with 404.
-#[cfg(feature = "ssr")]
-fn respond_not_found() {
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(axum::http::StatusCode::NOT_FOUND);
-    }
-}
-
-/// Status codes only exist on the server.
-#[cfg(not(feature = "ssr"))]
-fn respond_not_found() {}

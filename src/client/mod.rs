@@ -13,7 +13,7 @@ mod inert;
 mod rules;
 
 #[cfg(feature = "hydrate")]
-pub use browser::{copy_to_clipboard, remember_name, remembered_name, BattleClient};
+pub use browser::{copy_to_clipboard, location, remember_name, remembered_name, BattleClient};
 #[cfg(not(feature = "hydrate"))]
 pub use inert::{copy_to_clipboard, remember_name, remembered_name, BattleClient};
 pub use rules::{after_admission_check, after_close, AfterCheck, AfterClose};

@@ -10,6 +10,7 @@ pub mod guard;
 pub mod hub;
 pub mod judge;
 pub mod ops;
+mod pages;
 pub mod relay;
 pub mod room;
 pub mod security;
@@ -20,20 +21,13 @@ pub mod token;
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{
-    extract::{ConnectInfo, Query},
-    http::Request,
-    response::{IntoResponse, Redirect},
-    routing::get,
-    Router,
-};
+use axum::{extract::ConnectInfo, http::Request, Router};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto, graceful::GracefulShutdown},
 };
 use leptos::config::LeptosOptions;
-use leptos_axum::{generate_route_list, LeptosRoutes};
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::{
@@ -54,10 +48,6 @@ use self::{
     security::PagePolicy,
     state::AppState,
     stats::Stats,
-};
-use crate::{
-    app::{parse_battle_ref, shell, App},
-    protocol::PlayerName,
 };
 
 /// Longest pause of the accept loop after a failed accept (e.g. out of file
@@ -330,71 +320,11 @@ fn backplane(
 /// The public routes: pages, assets, the relay, the judge's API, and the
 /// operators' routes unless they have a port of their own.
 fn router(state: AppState, policy: &PagePolicy, operator_port: bool) -> Router {
-    let routes = generate_route_list(App);
-    let page = {
-        let policy = policy.clone();
-        move |options| {
-            policy.on_page_render();
-            shell(options)
-        }
-    };
     let (hashed, pkg_dir) = (state.leptos.hash_files, state.leptos.site_pkg_dir.clone());
-    let router = Router::new()
-        .route("/new", get(new_battle))
-        .route("/join", get(join_battle))
+    let router = pages::routes(state.leptos.clone(), policy)
         .merge(relay::routes())
         .merge(ops::routes(operator_port))
         .merge(judge::routes())
-        .leptos_routes(&state, routes, {
-            let (leptos, page) = (state.leptos.clone(), page.clone());
-            move || page(leptos.clone())
-        })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(page))
         .with_state(state);
     policy.layer(assets::layer(router, hashed, &pkg_dir))
-}
-
-/// What the lobby's join form sends.
-#[derive(Debug, serde::Deserialize)]
-struct JoinForm {
-    battle: Option<String>,
-    name: Option<String>,
-}
-
-/// `GET /join?battle=<id or link>[&name=<name>]`: the lobby's form before
-/// the page hydrated: a redirect to the battle (with the name, if valid),
-/// or back to the lobby with what was typed, which it explains.
-async fn join_battle(Query(form): Query<JoinForm>) -> impl IntoResponse {
-    let typed = form.battle.unwrap_or_default();
-    let name = form
-        .name
-        .as_deref()
-        .and_then(|name| PlayerName::parse(name).ok())
-        .map(|name| format!("?name={}", url_escape(name.as_str())))
-        .unwrap_or_default();
-    match parse_battle_ref(&typed) {
-        Ok(room) => Redirect::to(&format!("/battle/{room}{name}")),
-        Err(_) => {
-            let typed: String = typed.chars().take(200).collect();
-            let query: String = url_escape(&typed);
-            Redirect::to(&format!("/?invalid={query}"))
-        }
-    }
-}
-
-/// `text` as a query string value.
-fn url_escape(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// `GET /new`: a fresh battle, as a redirect to its page.
-async fn new_battle() -> impl IntoResponse {
-    Redirect::to(&format!("/battle/{}", uuid::Uuid::new_v4()))
 }

@@ -16,7 +16,7 @@ use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
 use web_sys::Event;
 
-pub use self::page::{copy_to_clipboard, remember_name, remembered_name};
+pub use self::page::{copy_to_clipboard, location, remember_name, remembered_name};
 use self::{
     listeners::{listen, Listeners},
     page::{keep_token, now, random_id, role_name, socket_url, strip_from_address},

@@ -22,6 +22,21 @@ pub fn remembered_name() -> Option<PlayerName> {
     PlayerName::parse(&storage.get_item(NAME_KEY).ok().flatten()?).ok()
 }
 
+/// This page's path, and the values of the query parameters `keys` it was
+/// opened with, decoded.
+pub fn location(keys: &[&str]) -> (String, Vec<(String, String)>) {
+    let location = window().location();
+    let params = web_sys::UrlSearchParams::new_with_str(&location.search().unwrap_or_default());
+    let query = keys
+        .iter()
+        .filter_map(|key| {
+            let value = params.as_ref().ok()?.get(key)?;
+            Some((key.to_string(), value))
+        })
+        .collect();
+    (location.pathname().unwrap_or_default(), query)
+}
+
 /// `&name=<name>` for a socket URL, encoded.
 pub fn name_param(name: Option<&PlayerName>) -> String {
     name.map(|name| {
