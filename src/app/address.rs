@@ -3,7 +3,8 @@
 //! from it: there is no client-side router (every link is a page load), so
 //! the browser's bundle carries no routing code.
 
-/// The query parameters the pages read.
+/// The query parameters the pages read: the only ones an address keeps, so
+/// that the server's render and the browser's hydration see the same query.
 pub const QUERY_KEYS: [&str; 4] = ["invalid", "name", "role", "token"];
 
 /// A page's address: its path and the query parameters it was opened with,
@@ -27,11 +28,15 @@ pub enum Route {
 }
 
 impl Address {
-    /// The address of `path`, opened with the decoded `query` pairs.
+    /// The address of `path`, opened with the decoded `query` pairs (of
+    /// which it keeps the [`QUERY_KEYS`]).
     pub fn new(path: &str, query: impl IntoIterator<Item = (String, String)>) -> Self {
         Self {
             path: path.to_owned(),
-            query: query.into_iter().collect(),
+            query: query
+                .into_iter()
+                .filter(|(key, _)| QUERY_KEYS.contains(&key.as_str()))
+                .collect(),
         }
     }
 
@@ -97,5 +102,21 @@ mod tests {
         assert_eq!(address.query("role").as_deref(), Some("spectator"));
         assert_eq!(address.query("name").as_deref(), Some("Ada"));
         assert_eq!(address.query("token"), None);
+    }
+
+    #[test]
+    fn an_address_keeps_only_the_parameters_the_pages_read() {
+        let address = Address::new(
+            "/battle/abc",
+            [
+                ("utm_source".to_owned(), "mail".to_owned()),
+                ("name".to_owned(), "Ada".to_owned()),
+            ],
+        );
+        assert_eq!(
+            address,
+            Address::new("/battle/abc", [("name".to_owned(), "Ada".to_owned())])
+        );
+        assert_eq!(address.query("utm_source"), None);
     }
 }
