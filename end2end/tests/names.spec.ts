@@ -39,6 +39,29 @@ test('two players with names see each other by name, and a new name reaches the 
   await expect(watcher.locator('#player2Name')).toHaveText('Grace');
 });
 
+test('a name typed on the battle page before it hydrates is kept and reaches the opponent', async ({ browser, server }) => {
+  const url = battleUrl(server.url);
+  const alice = await newPlayer(browser);
+  const errors = collectErrors(alice);
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await alice.route('**/*.wasm', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await alice.goto(named(url, 'Ada'), { waitUntil: 'domcontentloaded' });
+  await alice.locator('#nameInput').fill('Ada Lovelace');
+  release();
+  await expect(alice.locator('main')).toHaveAttribute('data-hydrated', '');
+  await expect(alice.locator('#connectionState')).toHaveText('Live');
+  await expect(alice.locator('#nameInput')).toHaveValue('Ada Lovelace');
+
+  const bob = await newPlayer(browser);
+  await openBattle(bob, url);
+  await expect(bob.locator('#opponentName')).toHaveText('Ada Lovelace');
+  expect(errors).toEqual([]);
+});
+
 test('a name with markup shows as text, and a bad name is explained, not sent', async ({ browser, server }) => {
   const url = battleUrl(server.url);
   const markup = '<img src=x onerror=alert(1)><b>';

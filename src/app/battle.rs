@@ -3,7 +3,7 @@
 //! and the live region that announces changes. Names are text, never
 //! markup.
 
-use leptos::prelude::*;
+use leptos::{html, prelude::*};
 
 use super::{player_desk::PlayerDesk, Address};
 use crate::{
@@ -55,13 +55,19 @@ fn Battle(
 ) -> impl IntoView {
     let views = Views::new();
     let client: Client = StoredValue::new_local(None);
+    let name_field = NodeRef::<html::Input>::new();
     let started_room = room.clone();
     Effect::new(move |_| {
+        // A name typed before the page hydrated wins over the link's: the
+        // player chose it last, and its change event reached no one.
+        let typed = name_field
+            .get_untracked()
+            .and_then(|field| PlayerName::parse(&field.value()).ok());
         client.set_value(BattleClient::start(
             started_room.clone(),
             role,
             token.clone(),
-            name.clone(),
+            typed.or_else(|| name.clone()),
             views,
         ));
     });
@@ -71,7 +77,7 @@ fn Battle(
     let battle_link = format!("/battle/{room}");
     let watch_link = format!("/battle/{room}?role=spectator");
     let body = match role {
-        Role::Player => view! { <PlayerDesk client views/> }.into_any(),
+        Role::Player => view! { <PlayerDesk client views name_field/> }.into_any(),
         Role::Spectator => view! { <SpectatorDesk views/> }.into_any(),
     };
     let announcement = views.announcement;

@@ -2,7 +2,7 @@
 //! indents, Esc then Tab leaves, Ctrl+Enter runs, Ctrl+Shift+Enter
 //! submits), Run and Submit, and the opponent's name and status.
 
-use leptos::{ev, prelude::*};
+use leptos::{ev, html, prelude::*};
 use web_sys::HtmlTextAreaElement;
 
 use super::battle::{numbered, AwayPill, Client, HistoryGap};
@@ -42,7 +42,11 @@ fn editor_key(key: &str, shift: bool, command: bool, alt: bool, escaped: bool) -
 /// A player's side: the editor, Run and Submit, their name, and the
 /// opponent.
 #[component]
-pub(super) fn PlayerDesk(client: Client, views: Views) -> impl IntoView {
+pub(super) fn PlayerDesk(
+    client: Client,
+    views: Views,
+    name_field: NodeRef<html::Input>,
+) -> impl IntoView {
     let with_client = move |f: &dyn Fn(&BattleClient)| client.with_value(|c| c.iter().for_each(f));
     let escaped = StoredValue::new(false);
     let on_keydown = move |event: ev::KeyboardEvent| {
@@ -80,7 +84,7 @@ pub(super) fn PlayerDesk(client: Client, views: Views) -> impl IntoView {
     view! {
         <div class="battle-grid">
             <div class="card editor-card">
-                <NameField client views/>
+                <NameField client views field=name_field/>
                 <label for="editor" class="card-title">"Your solution"</label>
                 <textarea
                     id="editor"
@@ -147,9 +151,19 @@ pub(super) fn PlayerDesk(client: Client, views: Views) -> impl IntoView {
 
 /// The player's name: remembered, editable any time, sent to the room when
 /// changed; fixed when the battle link's token names the player.
+///
+/// The field is written only once there is a name, never from the empty
+/// state hydration starts with: what the player typed before the page
+/// hydrated stays, and the client starts with it.
 #[component]
-fn NameField(client: Client, views: Views) -> impl IntoView {
+fn NameField(client: Client, views: Views, field: NodeRef<html::Input>) -> impl IntoView {
     let (name, error, locked) = (views.name, views.name_error, views.name_locked);
+    Effect::new(move |_| {
+        let name = name.get();
+        if let Some(field) = field.get().filter(|_| !name.is_empty()) {
+            field.set_value(&name);
+        }
+    });
     let rename = move |event: ev::Event| {
         let typed = event_target_value(&event);
         client.with_value(|c| c.iter().for_each(|c| c.rename(&typed)));
@@ -162,7 +176,7 @@ fn NameField(client: Client, views: Views) -> impl IntoView {
                 autocomplete="nickname"
                 placeholder="Shown to your opponent"
                 aria-describedby="nameError"
-                prop:value=move || name.get()
+                node_ref=field
                 disabled=move || locked.get()
                 on:change=rename
             />
