@@ -8,6 +8,7 @@ use serde_json::Number;
 
 use super::{Action, ClientEvent, ClientFrame, FrameError, PlayerName, Role, RoomName};
 
+mod read;
 mod wire;
 
 /// Whether a member's connection is up.
@@ -43,7 +44,7 @@ pub struct MemberState {
 }
 
 /// The first frame of every connection: who you are and the room right now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Welcome {
     /// The protocol version, [`PROTOCOL_VERSION`].
@@ -136,7 +137,7 @@ impl MemberRef {
 }
 
 /// A presence change, numbered in the room's sequence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Presence {
     /// What happened.
     pub event: PresenceEvent,
@@ -147,7 +148,7 @@ pub struct Presence {
 }
 
 /// The room as it is now, numbered in the room's sequence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Snapshot {
     /// The room's sequence number: later frames have higher ones.
     pub seq: u64,
@@ -158,7 +159,7 @@ pub struct Snapshot {
 /// The fields of a relayed `typing`, `action`, `away` or `name` frame: the
 /// client's fields exactly as sent (in the original script's order), then
 /// the server's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stamped {
     /// The client's own id for itself, as sent.
     #[serde(rename = "clientId", default, skip_serializing_if = "Option::is_none")]
@@ -189,7 +190,7 @@ pub struct Stamped {
 /// A frame the server sends. Frame types this build does not know are read
 /// as [`ServerFrame::Unknown`] and ignored, so newer servers can add types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(tag = "type", rename_all = "lowercase", try_from = "read::Envelope")]
 pub enum ServerFrame {
     /// Sent once, first, on every connection.
     Welcome(Welcome),
