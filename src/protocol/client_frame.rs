@@ -396,9 +396,8 @@ fn describe(value: Option<&Field<'_>>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
+    use crate::protocol::tests::corpus;
 
     /// The reference the one-pass read must agree with: the whole document
     /// read into a `serde_json::Value` first, then its known fields.
@@ -420,18 +419,6 @@ mod tests {
             }
         }
         fields.validate()
-    }
-
-    /// Every file of the fuzz target's seeds and corpus, as text.
-    fn corpus() -> Vec<String> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-        ["seeds/frames", "corpus/frames"]
-            .iter()
-            .filter_map(|dir| std::fs::read_dir(root.join(dir)).ok())
-            .flatten()
-            .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
-            .filter_map(|bytes| String::from_utf8(bytes).ok())
-            .collect()
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub use self::{
         MIN_PLAYER_KEY_CHARS,
     },
     server_frame::{
-        Connection, HistoryEntry, MemberRef, MemberState, Presence, PresenceEvent, ServerFrame,
-        Snapshot, Stamped, Welcome,
+        Connection, HistoryEntry, JsonTree, MemberRef, MemberState, Presence, PresenceEvent,
+        ServerFrame, Snapshot, Stamped, Welcome,
     },
 };
 
@@ -45,9 +45,23 @@ pub const TYPING_TIMEOUT_MS: u64 = 2500;
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use serde_json::Number;
 
     use super::*;
+
+    /// Every file of the fuzz target's seeds and corpus, as text.
+    pub(crate) fn corpus() -> Vec<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        ["seeds/frames", "corpus/frames"]
+            .iter()
+            .filter_map(|dir| std::fs::read_dir(root.join(dir)).ok())
+            .flatten()
+            .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
+            .filter_map(|bytes| String::from_utf8(bytes).ok())
+            .collect()
+    }
 
     #[test]
     fn every_known_action_round_trips() {

@@ -9,7 +9,10 @@ use serde_json::Number;
 use super::{Action, ClientEvent, ClientFrame, FrameError, PlayerName, Role, RoomName};
 
 mod read;
+mod tree;
 mod wire;
+
+pub use self::tree::JsonTree;
 
 /// Whether a member's connection is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

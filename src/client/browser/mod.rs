@@ -1,6 +1,7 @@
 //! The browser build of the client API.
 
 mod attention;
+mod json;
 mod listeners;
 mod page;
 mod receive;

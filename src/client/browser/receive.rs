@@ -6,13 +6,13 @@ use std::rc::Rc;
 
 use leptos::{logging::warn, prelude::*};
 
-use super::{page::now, set_if_changed, ConnectionState, Inner, OPPONENT_MOVES};
+use super::{json, page::now, set_if_changed, ConnectionState, Inner, OPPONENT_MOVES};
 use crate::protocol::ServerFrame;
 
 impl Inner {
     pub(super) fn receive(self: &Rc<Self>, text: &str) {
         let now = now();
-        let frame = ServerFrame::parse(text);
+        let frame = json::parse(text);
         match &frame {
             Some(ServerFrame::Welcome(welcome)) => {
                 self.heartbeat_ms.set(welcome.heartbeat_ms);
