@@ -30,6 +30,8 @@
 # connections sending 1.25 frames/s), versus-idle (RSS per idle connection
 # at 18,000 connections); solo-redis (one instance in process against one
 # instance over a private Redis, 10,000 delivered frames/s, alternating);
+# versus-fleet (the same load in process against two instances over a
+# private Redis, every frame crossing it: CPU per frame of the fleet);
 # baseline-cpu and baseline-tail (the loads of versus-cpu and versus-tail
 # on this build against an earlier one: BASELINE=<server binary>); profile
 # (instructions per delivered frame under valgrind's callgrind, this build
@@ -206,8 +208,11 @@ frozen() {
 # ("ours") and on OTHER, alternating, three runs each; prints each run and
 # the ratios of the medians (ours / OTHER). OTHER is "bare", the bare relay;
 # "redis", this server alone over a private Redis (whose CPU counts with the
-# server's); or "baseline", the server binary $BASELINE (an earlier build,
-# to tell a change from the machine's noise).
+# server's); "fleet", two instances of this server over a private Redis,
+# each room's two players on different instances so that every frame
+# crosses Redis (both instances' CPU and Redis' count); or "baseline", the
+# server binary $BASELINE (an earlier build, to tell a change from the
+# machine's noise).
 versus() {
   local name=$1 other=$2 run relay base watched; shift 2
   for run in 1 2 3; do
@@ -216,6 +221,7 @@ versus() {
         ours) start_server ;;
         bare) start_bare ;;
         redis) start_redis; start_server BATTLE_REDIS_URL="$redis_url" ;;
+        fleet) start_redis; start_server BATTLE_REDIS_URL="$redis_url"; start_server BATTLE_REDIS_URL="$redis_url" ;;
         baseline) server_bin=${BASELINE:?set BASELINE to a server binary} start_server ;;
       esac
       watched=$(IFS=,; echo "${pids[*]}${redis_pid:+,$redis_pid}")
@@ -350,7 +356,7 @@ PY
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page versus-cpu versus-tail versus-idle solo-redis profile)
+[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page versus-cpu versus-tail versus-idle solo-redis versus-fleet profile)
 for name in "${want[@]}"; do
   case "$name" in
     small) scenario small 1 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
@@ -370,6 +376,7 @@ for name in "${want[@]}"; do
     baseline-cpu) versus baseline-cpu baseline --rooms 50 --per-room 2 --rate 200 --duration 15 ;;
     baseline-tail) versus baseline-tail baseline --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 ;;
     solo-redis) versus solo-redis redis --rooms 50 --per-room 2 --rate 50 --duration 15 ;;
+    versus-fleet) versus versus-fleet fleet --rooms 50 --per-room 2 --rate 50 --duration 15 ;;
     profile) profile ;;
     *) echo "unknown scenario $name" >&2; exit 2 ;;
   esac
