@@ -9,6 +9,7 @@
 mod action;
 mod client_frame;
 pub mod close;
+mod json_text;
 mod names;
 mod server_frame;
 
