@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { collectErrors, expect, openBattle, openPair, test } from './fixtures';
+import { collectErrors, expect, holdWasm, openBattle, openPair, test } from './fixtures';
 
 const battleUrl = (base: string) => `${base}/battle/${randomUUID()}`;
 
@@ -35,12 +35,7 @@ test('what a player types in the lobby before the page hydrates is kept, and joi
   server,
 }) => {
   const errors = collectErrors(page);
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => (release = resolve));
-  await page.route('**/*.wasm', async (route) => {
-    await held;
-    await route.continue();
-  });
+  const release = await holdWasm(page);
   await page.goto(server.url, { waitUntil: 'domcontentloaded' });
   const room = randomUUID();
   await page.getByLabel('Your name').fill('Ada');

@@ -218,6 +218,18 @@ export function collectErrors(page: Page): string[] {
   return errors;
 }
 
+/** Holds the page's wasm back until the returned function is called: until
+ * then the page is its server-rendered HTML, not yet hydrated. */
+export async function holdWasm(page: Page): Promise<() => void> {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route('**/*.wasm', async (route) => {
+    await held;
+    await route.continue();
+  });
+  return release;
+}
+
 /** Opens a new page in its own browser context (its own session storage). */
 export async function newPlayer(browser: Browser): Promise<Page> {
   return (await browser.newContext()).newPage();

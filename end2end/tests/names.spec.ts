@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import AxeBuilder from '@axe-core/playwright';
 import { type Page } from '@playwright/test';
-import { collectErrors, expect, newPlayer, openBattle, Server, test } from './fixtures';
+import { collectErrors, expect, holdWasm, newPlayer, openBattle, Server, test } from './fixtures';
 
 const battleUrl = (base: string) => `${base}/battle/${randomUUID()}`;
 const named = (url: string, name: string) => `${url}?name=${encodeURIComponent(name)}`;
@@ -43,12 +43,7 @@ test('a name typed on the battle page before it hydrates is kept and reaches the
   const url = battleUrl(server.url);
   const alice = await newPlayer(browser);
   const errors = collectErrors(alice);
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => (release = resolve));
-  await alice.route('**/*.wasm', async (route) => {
-    await held;
-    await route.continue();
-  });
+  const release = await holdWasm(alice);
   await alice.goto(named(url, 'Ada'), { waitUntil: 'domcontentloaded' });
   await alice.locator('#nameInput').fill('Ada Lovelace');
   release();
