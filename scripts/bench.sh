@@ -334,14 +334,21 @@ page() {
 # phone (its default: a mid-range phone on a slow 4G link, simulated) and as
 # a desktop. Lighthouse is pinned by tools/lighthouse/package-lock.json.
 lighthouse() {
-  local url=$1 form
+  local url=$1 form attempt
   npm ci --prefix tools/lighthouse --no-audit --no-fund > /dev/null
   for form in mobile desktop; do
-    CHROME_PATH=/usr/bin/chromium tools/lighthouse/node_modules/.bin/lighthouse "$url" --quiet \
-      --chrome-flags="--headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync --no-first-run" \
-      --only-categories=performance,accessibility,best-practices,seo \
-      $([ "$form" = desktop ] && echo --preset=desktop) \
-      --output=json --output-path="target/bench/lighthouse-$form.json"
+    # Lighthouse now and then fails to record a trace (NO_NAVSTART): try again.
+    for attempt in 1 2 3; do
+      if CHROME_PATH=/usr/bin/chromium tools/lighthouse/node_modules/.bin/lighthouse "$url" --quiet \
+        --chrome-flags="--headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync --no-first-run" \
+        --only-categories=performance,accessibility,best-practices,seo \
+        $([ "$form" = desktop ] && echo --preset=desktop) \
+        --output=json --output-path="target/bench/lighthouse-$form.json"; then
+        break
+      fi
+      echo "lighthouse $form: attempt $attempt failed" >&2
+      [ "$attempt" = 3 ] && return 1
+    done
     python3 - "$form" <<'PY'
 import json, sys
 form = sys.argv[1]
