@@ -93,11 +93,11 @@ fn member_state<J: JsonTree>(tree: &J) -> Result<MemberState, Bad> {
     })
 }
 
-fn member_ref<J: JsonTree>(tree: &J) -> Option<MemberRef> {
-    Some(MemberRef {
-        id: required(tree, "id", J::text).ok()?.into(),
-        role: required(tree, "role", role).ok()?,
-        name: optional(tree, "name", player_name).ok()?,
+fn member_ref<J: JsonTree>(tree: &J) -> Result<MemberRef, Bad> {
+    Ok(MemberRef {
+        id: required(tree, "id", J::text)?.into(),
+        role: required(tree, "role", role)?,
+        name: optional(tree, "name", player_name)?,
     })
 }
 
@@ -139,7 +139,7 @@ fn envelope<J: JsonTree>(tree: &J) -> Result<Envelope, Bad> {
             "leave" => Some(PresenceEvent::Leave),
             _ => None,
         })?,
-        member: optional(tree, "member", member_ref)?,
+        member: optional(tree, "member", |member| member_ref(member).ok())?,
         code: optional(tree, "code", J::text)?,
         message: optional(tree, "message", J::text)?,
     })
