@@ -33,6 +33,13 @@ async fn act(player: &mut Player, action: &str) {
         .await;
 }
 
+/// Sends `action` and waits until it comes back numbered; the other
+/// player's frames still on their way are passed over.
+async fn act_and_wait(player: &mut Player, action: &str) {
+    act(player, action).await;
+    while player.next_of("action").await["action"] != action {}
+}
+
 async fn recoveries(server: &TestServer, outcome: &str) -> u64 {
     let series = format!("battle_recoveries_total{{outcome=\"{outcome}\"}}");
     metric(&metrics(server).await, &series).unwrap_or(0)
@@ -56,12 +63,9 @@ async fn a_late_spectator_sees_the_battle_so_far_in_order(fleet: Fleet) {
     );
     let mut alice = Player::join_path(&a, &as_player("duel", ALICE_KEY)).await;
     let mut bob = Player::join_path(&b, &as_player("duel", BOB_KEY)).await;
-    act(&mut alice, "RUNNING").await;
-    alice.next_of("action").await;
-    act(&mut bob, "FAILED_TC3").await;
-    bob.next_of("action").await;
-    act(&mut alice, "AC").await;
-    alice.next_of("action").await;
+    act_and_wait(&mut alice, "RUNNING").await;
+    act_and_wait(&mut bob, "FAILED_TC3").await;
+    act_and_wait(&mut alice, "AC").await;
     bob.send(r#"{"type":"typing"}"#).await;
     let watcher = Player::join_path(&c, "/ws/battle/duel/?role=spectator").await;
     let frames = history(&watcher.welcome);
@@ -105,8 +109,7 @@ async fn a_returning_player_gets_exactly_what_it_missed_once_in_order(fleet: Fle
     alice.send_close_less_drop().await;
     let missed = ["FAILED_TC3", "TLE", "WA"];
     for action in missed {
-        act(&mut bob, action).await;
-        bob.next_of("action").await;
+        act_and_wait(&mut bob, action).await;
     }
     // The opponent keeps acting while the page comes back.
     let during = async {
@@ -158,8 +161,7 @@ async fn a_since_the_history_cannot_reach_is_said_so_with_the_snapshot(fleet: Fl
     let server = fleet.spawn_with(short).await;
     let mut bob = Player::join_path(&server, &as_player("duel", BOB_KEY)).await;
     for action in ["RUNNING", "FAILED_TC1", "FAILED_TC2", "TLE", "AC"] {
-        act(&mut bob, action).await;
-        bob.next_of("action").await;
+        act_and_wait(&mut bob, action).await;
     }
     let late = Player::join_path(&server, "/ws/battle/duel/?role=spectator&since=1").await;
     assert_eq!(late.welcome["recovered"], false, "{}", late.welcome);
@@ -200,8 +202,7 @@ async fn a_rooms_history_goes_with_the_room() {
     let redis = RedisServer::start().await;
     let fleet_server = support::spawn_on_redis(&redis).await;
     let mut alice = Player::join_path(&fleet_server, &as_player("gone", ALICE_KEY)).await;
-    act(&mut alice, "RUNNING").await;
-    alice.next_of("action").await;
+    act_and_wait(&mut alice, "RUNNING").await;
     alice.close(1000).await;
     let exists = tokio::process::Command::new("redis-cli")
         .args([
@@ -219,8 +220,7 @@ async fn a_rooms_history_goes_with_the_room() {
 
     let in_process = support::spawn_app().await;
     let mut alice = Player::join_path(&in_process, &as_player("gone", ALICE_KEY)).await;
-    act(&mut alice, "RUNNING").await;
-    alice.next_of("action").await;
+    act_and_wait(&mut alice, "RUNNING").await;
     alice.close(1000).await;
     let again = Player::join_path(&in_process, "/ws/battle/gone/?role=spectator").await;
     assert_eq!(
