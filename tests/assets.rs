@@ -58,6 +58,25 @@ async fn what_was_not_precompressed_is_compressed_on_the_fly() {
 }
 
 #[tokio::test]
+async fn every_page_names_itself_once_for_tabs_and_search_engines() {
+    let server = spawn_app().await;
+    for path in ["/", "/battle/duel-42", "/no-such-page"] {
+        let (_, page) = http_request(&server, "GET", path, &[], "").await;
+        assert_eq!(
+            page.matches("<title>Battle status</title>").count(),
+            1,
+            "{path}: {page}"
+        );
+        assert_eq!(
+            page.matches(r#"<meta name="description" content="Live opponent status"#)
+                .count(),
+            1,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn hashed_file_names_are_cached_as_immutable_and_plain_ones_are_not() {
     // What cargo leptos build writes next to the binary (here, this test's).
     let hashes = std::env::current_exe().unwrap().with_file_name("hash.txt");

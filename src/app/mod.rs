@@ -7,7 +7,7 @@ mod lobby;
 mod player_desk;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags};
 
 pub use self::{
     address::{Address, Route, QUERY_KEYS},
@@ -16,12 +16,17 @@ pub use self::{
 use self::{battle::BattlePage, lobby::Lobby};
 
 /// The HTML document around the app at `address`, rendered on the server.
+/// Its head is the server's alone: the page never changes it through
+/// Leptos (the title that counts missed moves is set by hand), so the
+/// browser's bundle carries no `leptos_meta`.
 pub fn shell(options: LeptosOptions, address: Address) -> impl IntoView {
+    provide_meta_context();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
+                <title>"Battle status"</title>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <meta
@@ -44,11 +49,9 @@ pub fn shell(options: LeptosOptions, address: Address) -> impl IntoView {
 /// The app at `address`: the lobby at `/`, a battle at `/battle/<id>`.
 #[component]
 pub fn App(address: Address) -> impl IntoView {
-    provide_meta_context();
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
-        <Title text="Battle status"/>
         <header class="topbar">
             <a class="brand" href="/">"battle"<span>"status"</span></a>
         </header>
