@@ -24,7 +24,7 @@ use crate::{
     server::{
         clock::millis,
         fanout::Outgoing,
-        guard::ConnectionLimiter,
+        guard::{ConnectionLimiter, Slot},
         hub::{JoinError, Membership},
         room::{JoinRequest, Refusal},
         stats::Stats,
@@ -72,80 +72,101 @@ struct Session {
     snapshot_seq: u64,
     limiter: ConnectionLimiter,
     last_heard: Instant,
+    /// The socket's place in the admission counts, held to the end.
+    _slot: Slot,
+    _open: OpenConnection,
 }
 
 /// Runs an admitted connection to its end.
-pub async fn run(mut socket: WebSocket, admission: Admission, relay: Relay) {
-    relay.stats.connection_opened();
-    let _open = OpenConnection(relay.stats.clone());
-    let Admission {
-        room,
-        role,
-        key,
-        name,
-        name_locked,
-        slot: _slot,
-        since,
-    } = admission;
-    let conn = uuid::Uuid::new_v4().simple().to_string();
-    let request = JoinRequest {
-        conn: conn.clone(),
-        role,
-        key,
-        new_id: uuid::Uuid::new_v4().simple().to_string(),
-        name,
-    };
-    let (membership, joined) = match relay.hub.join(&room, request).await {
-        Ok(joined) => joined,
-        Err(error) => {
-            info!(%room, %conn, %error, "refused");
-            let close = refusal_close(&error);
-            close_socket(&mut socket, close.code(), close.reason().to_owned()).await;
-            return;
-        }
-    };
-    let me = joined.seat.member.clone();
-    info!(%room, %conn, member = %me.id, ?role, resumed = joined.seat.resumed, "joined");
-    let snapshot_seq = joined.seq;
-    let greeting = greeting(&relay, &room, role, &me.id, name_locked, joined, &since);
-    let mut session = Session {
-        socket,
-        limiter: ConnectionLimiter::new(&relay.rates),
-        relay,
-        room,
-        role,
-        conn,
-        me,
-        name_locked,
-        membership,
-        snapshot_seq,
-        last_heard: Instant::now(),
-    };
-    for frame in greeting {
-        if session.send(frame.to_json().into()).await.is_err() {
-            return;
+///
+/// What an idle connection keeps is the bulk of its memory, so it is kept
+/// small (docs/performance.md): the join and the welcome run boxed, and are
+/// gone once the session's loop starts; the session is one allocation, and
+/// each event's handling is boxed while it runs. An `async fn` would keep
+/// its arguments for the connection's life, and an event's state would
+/// take room in every connection whether it is handling one or not.
+pub fn run(socket: WebSocket, admission: Admission, relay: Relay) -> impl Future<Output = ()> {
+    let opening = Box::pin(Session::open(socket, admission, relay));
+    async move {
+        if let Some(session) = opening.await {
+            session.serve().await;
         }
     }
-    session.serve().await;
 }
 
 impl Session {
+    /// Joins the room and sends the welcome; `None` if the connection
+    /// ended there (refused, or gone).
+    async fn open(mut socket: WebSocket, admission: Admission, relay: Relay) -> Option<Box<Self>> {
+        relay.stats.connection_opened();
+        let open = OpenConnection(relay.stats.clone());
+        let Admission {
+            room,
+            role,
+            key,
+            name,
+            name_locked,
+            slot,
+            since,
+        } = admission;
+        let conn = uuid::Uuid::new_v4().simple().to_string();
+        let request = JoinRequest {
+            conn: conn.clone(),
+            role,
+            key,
+            new_id: uuid::Uuid::new_v4().simple().to_string(),
+            name,
+        };
+        let (membership, joined) = match relay.hub.join(&room, request).await {
+            Ok(joined) => joined,
+            Err(error) => {
+                info!(%room, %conn, %error, "refused");
+                let close = refusal_close(&error);
+                close_socket(&mut socket, close.code(), close.reason().to_owned()).await;
+                return None;
+            }
+        };
+        let me = joined.seat.member.clone();
+        info!(%room, %conn, member = %me.id, ?role, resumed = joined.seat.resumed, "joined");
+        let snapshot_seq = joined.seq;
+        let greeting = greeting(&relay, &room, role, &me.id, name_locked, joined, &since);
+        let mut session = Box::new(Session {
+            socket,
+            limiter: ConnectionLimiter::new(&relay.rates),
+            relay,
+            room,
+            role,
+            conn,
+            me,
+            name_locked,
+            membership,
+            snapshot_seq,
+            last_heard: Instant::now(),
+            _slot: slot,
+            _open: open,
+        });
+        for frame in greeting {
+            session.send(frame.to_json().into()).await.ok()?;
+        }
+        Some(session)
+    }
+
     /// Handles events until the connection ends, then ends it.
-    async fn serve(mut self) {
+    async fn serve(mut self: Box<Self>) {
         let period = self.relay.heartbeat;
         let mut heartbeat = interval_at(Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let ending = loop {
             let step = match self.next_event(&mut heartbeat).await {
-                Event::Outgoing(outgoing) => self.on_outgoing(outgoing).await,
-                Event::Incoming(incoming) => self.on_incoming(incoming).await,
-                Event::Heartbeat => self.on_heartbeat().await,
+                Event::Outgoing(outgoing) => Box::pin(self.on_outgoing(outgoing)).await,
+                Event::Incoming(incoming) => Box::pin(self.on_incoming(incoming)).await,
+                Event::Heartbeat => Box::pin(self.on_heartbeat()).await,
             };
             if let Err(ending) = step {
                 break ending;
             }
         };
-        self.end(ending).await;
+        Box::pin(self.end(ending)).await;
     }
 
     /// Biased, outgoing first: a connection's mailbox is drained before it
@@ -211,7 +232,7 @@ impl Session {
         .await
     }
 
-    async fn end(mut self, ending: Ending) {
+    async fn end(mut self: Box<Self>, ending: Ending) {
         let (room, conn) = (&self.room, &self.conn);
         match ending {
             Ending::ByClient { clean } => {
@@ -322,5 +343,26 @@ mod tests {
         let start = Instant::now();
         assert_eq!(within(limit, pending::<u8>()).await, None);
         assert_eq!(start.elapsed(), limit);
+    }
+
+    /// What an idle connection holds is its task's future and its session:
+    /// an `async fn`'s arguments, or an event's state kept inline, would put
+    /// kilobytes back into each of 18,000 connections (the join's state made
+    /// it 6.8 KB, docs/performance.md).
+    #[test]
+    fn an_idle_connection_holds_a_small_task_and_one_session() {
+        fn task_size<A, B, C, F>(_: fn(A, B, C) -> F) -> usize {
+            size_of::<F>()
+        }
+        fn loop_size<F>(_: fn(Box<Session>) -> F) -> usize {
+            size_of::<F>()
+        }
+        assert!(task_size(run) <= 512, "{} bytes", task_size(run));
+        assert!(
+            loop_size(Session::serve) <= 512,
+            "{} bytes",
+            loop_size(Session::serve)
+        );
+        assert!(size_of::<Session>() <= 1536, "{} bytes", size_of::<Session>());
     }
 }
