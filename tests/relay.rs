@@ -132,6 +132,28 @@ async fn each_kind_of_invalid_frame_is_answered_not_relayed_and_the_connection_s
     assert_eq!(server.stats.snapshot().frames_invalid, count);
 }
 
+/// The server reads a few hundred bytes at a time: a frame several times
+/// that (still under the limit) arrives whole, and so does the next one.
+#[tokio::test]
+async fn a_frame_larger_than_a_read_arrives_whole_and_so_does_the_next() {
+    let server = spawn_app().await;
+    let (mut alice, mut bob) = Player::pair(&server, "duel").await;
+
+    // The longest id (128 characters, 4 bytes each), and JSON's spaces.
+    let long_id = "\u{1F600}".repeat(128);
+    let padding = " ".repeat(2500);
+    let long = format!(r#"{{"type":"action",{padding}"clientId":"{long_id}","action":"AC"}}"#);
+    alice.send(&long).await;
+    alice
+        .send(r#"{"type":"action","clientId":"b","action":"WA"}"#)
+        .await;
+    let first = bob.next().await;
+    assert_eq!(first["clientId"], long_id.as_str());
+    assert_eq!(first["action"], "AC");
+    assert_eq!(bob.next().await["action"], "WA");
+    assert_eq!(server.stats.snapshot().frames_invalid, 0);
+}
+
 #[tokio::test]
 async fn a_frame_over_the_size_limit_closes_the_connection_with_1009() {
     let server = spawn_app().await;

@@ -29,10 +29,11 @@ use super::{
 use crate::protocol::MAX_FRAME_BYTES;
 
 /// Bytes read from the socket at a time, allocated for every connection
-/// (axum's default is 128 KiB). Frames are a few hundred bytes; a larger one
-/// grows the buffer as it needs. Measured: 4 KiB cost 3 KiB more per idle
-/// connection than 1 KiB (docs/performance.md).
-const READ_BUFFER_BYTES: usize = 1024;
+/// (axum's default is 128 KiB). A client's frames are under 200 bytes (a
+/// name, the longest); a larger one grows the buffer as it needs. Measured:
+/// 4 KiB cost 3 KiB more per idle connection than 1 KiB, and 1 KiB 0.5 KiB
+/// more than 512 bytes (docs/performance.md).
+const READ_BUFFER_BYTES: usize = 512;
 /// Bytes written to the socket at a time.
 const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 /// Most bytes waiting to be written before a send waits for the socket.
@@ -104,11 +105,17 @@ async fn upgrade(
         }
     };
     let tasks = relay.tasks.clone();
+    // Boxed: the callback stays in the socket's task for its whole life
+    // (axum's), and what it holds with it.
+    let admitted = Box::new((admission, relay));
     ws.protocols([SUBPROTOCOL])
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(MAX_READ_FRAME_BYTES)
         .max_frame_size(MAX_READ_FRAME_BYTES)
-        .on_upgrade(move |socket| tasks.track_future(session::run(socket, admission, relay)))
+        .on_upgrade(move |socket| {
+            let (admission, relay) = *admitted;
+            tasks.track_future(session::run(socket, admission, relay))
+        })
 }

@@ -363,6 +363,10 @@ mod tests {
             "{} bytes",
             loop_size(Session::serve)
         );
-        assert!(size_of::<Session>() <= 1536, "{} bytes", size_of::<Session>());
+        assert!(
+            size_of::<Session>() <= 1536,
+            "{} bytes",
+            size_of::<Session>()
+        );
     }
 }
