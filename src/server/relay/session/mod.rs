@@ -74,6 +74,7 @@ struct Session {
     last_heard: Instant,
     /// The socket's place in the admission counts, held to the end.
     _slot: Slot,
+    /// Counts the connection as open until the session ends.
     _open: OpenConnection,
 }
 
