@@ -275,7 +275,7 @@ fn app_state(
             hub: hub.clone(),
             secret: config.publish_secret.clone().map(Arc::new),
         },
-        relay: Relay {
+        relay: Arc::new(Relay {
             hub,
             stats: stats.clone(),
             heartbeat: config.heartbeat(),
@@ -288,7 +288,7 @@ fn app_state(
             reconnect_window: Duration::from_millis(config.reconnect_window_ms),
             proxies: Arc::new(config.trusted_proxies()),
             token_secret: config.token_secret.clone().map(Arc::new),
-        },
+        }),
     }
 }
 

@@ -2,6 +2,8 @@
 //! `--metrics-addr`, the metrics and the readiness reason on a port of
 //! their own.
 
+use std::sync::Arc;
+
 use axum::{
     extract::State,
     http::{header, StatusCode},
@@ -29,7 +31,7 @@ pub fn routes(operator_port: bool) -> Router<AppState> {
 
 /// The operators' own port: `/healthz`, `/readyz` with its reason, and
 /// `/metrics`.
-pub fn operator_router(relay: Relay) -> Router {
+pub fn operator_router(relay: Arc<Relay>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -54,7 +56,7 @@ fn unready(relay: &Relay) -> Option<String> {
 
 /// Ready to take traffic: 200 "ready", otherwise 503 "degraded" with the
 /// reason.
-async fn readyz(State(relay): State<Relay>) -> Response {
+async fn readyz(State(relay): State<Arc<Relay>>) -> Response {
     match unready(&relay) {
         None => Json(json!({"status": "ready"})).into_response(),
         Some(reason) => (
@@ -66,7 +68,7 @@ async fn readyz(State(relay): State<Relay>) -> Response {
 }
 
 /// Like [`readyz`], without the reason (it is on the operators' port).
-async fn readyz_brief(State(relay): State<Relay>) -> Response {
+async fn readyz_brief(State(relay): State<Arc<Relay>>) -> Response {
     match unready(&relay) {
         None => Json(json!({"status": "ready"})).into_response(),
         Some(_) => (
@@ -78,7 +80,7 @@ async fn readyz_brief(State(relay): State<Relay>) -> Response {
 }
 
 /// The metrics, in the OpenMetrics text format Prometheus reads.
-async fn metrics(State(relay): State<Relay>) -> Response {
+async fn metrics(State(relay): State<Arc<Relay>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,

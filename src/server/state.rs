@@ -1,5 +1,7 @@
 //! What the HTTP handlers share.
 
+use std::sync::Arc;
+
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
@@ -10,8 +12,8 @@ use super::{judge::Judge, relay::Relay};
 pub struct AppState {
     /// Where the built site lives, for pages and assets.
     pub leptos: LeptosOptions,
-    /// The room relay.
-    pub relay: Relay,
+    /// The room relay, shared: each connection keeps a handle on it.
+    pub relay: Arc<Relay>,
     /// The judge's publish API.
     pub judge: Judge,
 }

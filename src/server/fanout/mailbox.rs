@@ -198,6 +198,12 @@ impl Mailbox {
             if state.closed {
                 return Poll::Ready(None);
             }
+            // Most connections wait most of the time: a waiting one holds
+            // no queue (docs/performance.md), at the price of an allocation
+            // when the next frame comes.
+            if state.queue.capacity() > 0 {
+                state.queue = VecDeque::new();
+            }
             // Under the lock: a push after this check wakes this waker.
             self.ready.register(cx.waker());
             Poll::Pending
@@ -207,6 +213,8 @@ impl Mailbox {
 
 #[cfg(test)]
 mod tests {
+    use std::pin::pin;
+
     use super::*;
 
     fn typing_from(from: &str, seq: u64) -> Outbound {
@@ -253,6 +261,21 @@ mod tests {
             .await
             .expect("woken for the end")
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_waits_holds_no_queue() {
+        let mailbox = Mailbox::new(4);
+        for seq in 1..=3 {
+            mailbox.push(&lasting(seq));
+        }
+        let read: Vec<_> = mailbox.batch(None, 8).skip(1).flatten().collect();
+        assert_eq!(read.len(), 3);
+        let waiting = futures_util::poll!(pin!(mailbox.recv()));
+        assert!(waiting.is_pending());
+        assert_eq!(mailbox.state.lock().unwrap().queue.capacity(), 0);
+        mailbox.push(&lasting(4));
+        assert!(matches!(mailbox.recv().await, Some(Outgoing::Frame(f)) if f.seq == 4));
     }
 
     #[test]

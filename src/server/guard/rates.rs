@@ -3,7 +3,7 @@
 //! flooding or too many invalid frames (governor's GCRA limiters: a burst,
 //! refilled at a steady rate).
 
-use std::{num::NonZeroU32, time::Duration};
+use std::{cell::OnceCell, num::NonZeroU32, time::Duration};
 
 use governor::{DefaultDirectRateLimiter, Quota};
 
@@ -48,8 +48,16 @@ pub const PRESENCE_BURST: u32 = 8;
 /// One more `away` or `name` frame every this often.
 pub const PRESENCE_REFILL: Duration = Duration::from_secs(2);
 
-/// The rate limiters of one connection.
+/// The rate limiters of one connection, made at its first frame: an idle
+/// connection keeps only its rates (docs/performance.md). Limiters made
+/// late start with their bursts full, as ones made at the open would be by
+/// then.
 pub struct ConnectionLimiter {
+    limits: RateLimits,
+    limiters: OnceCell<Box<Limiters>>,
+}
+
+struct Limiters {
     typing: DefaultDirectRateLimiter,
     actions: DefaultDirectRateLimiter,
     presence: DefaultDirectRateLimiter,
@@ -57,9 +65,8 @@ pub struct ConnectionLimiter {
     excess: DefaultDirectRateLimiter,
 }
 
-impl ConnectionLimiter {
-    /// Fresh limiters, every burst available.
-    pub fn new(limits: &RateLimits) -> Self {
+impl Limiters {
+    fn new(limits: &RateLimits) -> Self {
         let direct = |quota| DefaultDirectRateLimiter::direct(quota);
         Self {
             typing: direct(
@@ -84,17 +91,35 @@ impl ConnectionLimiter {
             ),
         }
     }
+}
+
+impl ConnectionLimiter {
+    /// Fresh limiters, every burst available.
+    pub fn new(limits: &RateLimits) -> Self {
+        Self {
+            limits: *limits,
+            limiters: OnceCell::new(),
+        }
+    }
+
+    fn limiters(&self) -> &Limiters {
+        self.limiters
+            .get_or_init(|| Box::new(Limiters::new(&self.limits)))
+    }
 
     /// A valid frame arrived: relay it, or not.
     pub fn check_frame(&self, event: &ClientEvent) -> Verdict {
+        let limiters = self.limiters();
         let (limiter, over) = match event {
-            ClientEvent::Typing => (&self.typing, Verdict::DropTyping),
-            ClientEvent::Action(_) => (&self.actions, Verdict::RefuseAction),
-            ClientEvent::Away(_) | ClientEvent::Name(_) => (&self.presence, Verdict::RefuseAction),
+            ClientEvent::Typing => (&limiters.typing, Verdict::DropTyping),
+            ClientEvent::Action(_) => (&limiters.actions, Verdict::RefuseAction),
+            ClientEvent::Away(_) | ClientEvent::Name(_) => {
+                (&limiters.presence, Verdict::RefuseAction)
+            }
         };
         if limiter.check().is_ok() {
             Verdict::Relay
-        } else if self.excess.check().is_ok() {
+        } else if limiters.excess.check().is_ok() {
             over
         } else {
             Verdict::Close
@@ -104,7 +129,7 @@ impl ConnectionLimiter {
     /// An invalid frame arrived: `true` if it was one too many and the
     /// connection must close (4508).
     pub fn check_invalid(&self) -> bool {
-        self.invalid.check().is_err()
+        self.limiters().invalid.check().is_err()
     }
 }
 

@@ -5,7 +5,10 @@
 //! the page asks for when its socket would not open (browsers do not show
 //! a refused handshake's status).
 
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
     extract::{ConnectInfo, Path, Query, State},
@@ -239,7 +242,7 @@ fn verify_token(
 pub async fn token_status(
     Path(room): Path<String>,
     Query(query): Query<JoinQuery>,
-    State(relay): State<Relay>,
+    State(relay): State<Arc<Relay>>,
 ) -> Response {
     let Some(secret) = &relay.token_secret else {
         return (StatusCode::NOT_FOUND, "join tokens are off").into_response();
@@ -265,7 +268,7 @@ pub async fn admission_status(
     Query(query): Query<JoinQuery>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    State(relay): State<Relay>,
+    State(relay): State<Arc<Relay>>,
 ) -> Response {
     let room = match RoomName::parse(&room) {
         Ok(room) => room,

@@ -92,7 +92,7 @@ async fn upgrade(
     Query(query): Query<JoinQuery>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    State(relay): State<Relay>,
+    State(relay): State<Arc<Relay>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let client = client_address(&relay, peer, &headers);

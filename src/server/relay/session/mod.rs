@@ -58,7 +58,7 @@ enum Event {
 /// A connection with a seat.
 struct Session {
     socket: WebSocket,
-    relay: Relay,
+    relay: Arc<Relay>,
     room: RoomName,
     role: Role,
     conn: String,
@@ -86,7 +86,7 @@ struct Session {
 /// each event's handling is boxed while it runs. An `async fn` would keep
 /// its arguments for the connection's life, and an event's state would
 /// take room in every connection whether it is handling one or not.
-pub fn run(socket: WebSocket, admission: Admission, relay: Relay) -> impl Future<Output = ()> {
+pub fn run(socket: WebSocket, admission: Admission, relay: Arc<Relay>) -> impl Future<Output = ()> {
     let opening = Box::pin(Session::open(socket, admission, relay));
     async move {
         if let Some(session) = opening.await {
@@ -98,7 +98,11 @@ pub fn run(socket: WebSocket, admission: Admission, relay: Relay) -> impl Future
 impl Session {
     /// Joins the room and sends the welcome; `None` if the connection
     /// ended there (refused, or gone).
-    async fn open(mut socket: WebSocket, admission: Admission, relay: Relay) -> Option<Box<Self>> {
+    async fn open(
+        mut socket: WebSocket,
+        admission: Admission,
+        relay: Arc<Relay>,
+    ) -> Option<Box<Self>> {
         relay.stats.connection_opened();
         let open = OpenConnection(relay.stats.clone());
         let Admission {
@@ -365,7 +369,7 @@ mod tests {
             loop_size(Session::serve)
         );
         assert!(
-            size_of::<Session>() <= 1536,
+            size_of::<Session>() <= 768,
             "{} bytes",
             size_of::<Session>()
         );
