@@ -28,7 +28,8 @@ pub struct MemoryBus {
     // Held for roster updates and for handing frames to each subscribed
     // room's sink, which never blocks: no `.await` while it is held.
     // Delivering under it keeps every room's frames in `seq` order.
-    rooms: Arc<Mutex<HashMap<RoomName, RoomState>>>,
+    // Boxed: a table has up to twice the slots it has rooms.
+    rooms: Arc<Mutex<HashMap<RoomName, Box<RoomState>>>>,
     next_node: Arc<AtomicU64>,
 }
 
@@ -100,7 +101,7 @@ impl MemoryBus {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<RoomName, RoomState>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<RoomName, Box<RoomState>>> {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -116,7 +117,7 @@ impl MemoryBus {
         let mut rooms = self.lock();
         let state = rooms
             .entry(room.clone())
-            .or_insert_with(|| RoomState::new(limits));
+            .or_insert_with(|| Box::new(RoomState::new(limits)));
         let value = change(state);
         if state.is_unused() {
             rooms.remove(room);
@@ -145,9 +146,10 @@ impl Transport for MemoryBackplane {
         let mut rooms = self.bus.lock();
         let sinks = &mut rooms
             .entry(room.clone())
-            .or_insert_with(|| RoomState::new(&self.limits))
+            .or_insert_with(|| Box::new(RoomState::new(&self.limits)))
             .sinks;
         sinks.retain(|(node, _)| *node != self.node);
+        sinks.reserve_exact(1);
         sinks.push((self.node, sink));
     }
 

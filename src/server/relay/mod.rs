@@ -6,7 +6,7 @@ mod handshake;
 mod session;
 mod welcome;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::ready, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::{ConnectInfo, Path, Query, State, WebSocketUpgrade},
@@ -104,10 +104,6 @@ async fn upgrade(
             return refused.into_response();
         }
     };
-    let tasks = relay.tasks.clone();
-    // Boxed: the callback stays in the socket's task for its whole life
-    // (axum's), and what it holds with it.
-    let admitted = Box::new((admission, relay));
     ws.protocols([SUBPROTOCOL])
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
@@ -115,7 +111,13 @@ async fn upgrade(
         .max_message_size(MAX_READ_FRAME_BYTES)
         .max_frame_size(MAX_READ_FRAME_BYTES)
         .on_upgrade(move |socket| {
-            let (admission, relay) = *admitted;
-            tasks.track_future(session::run(socket, admission, relay))
+            // A task of its own, so that axum's upgrading task, larger than
+            // the session's and kept for as long as its callback runs, ends
+            // here (docs/performance.md).
+            relay
+                .tasks
+                .clone()
+                .spawn(session::run(socket, admission, relay));
+            ready(())
         })
 }

@@ -40,6 +40,11 @@ impl History {
                 self.floor = self.floor.max(dropped.seq());
             }
         }
+        if self.entries.capacity() == 0 {
+            // Room for the two players' arrivals, then doubling: a room
+            // that only ever saw them come keeps no more.
+            self.entries.reserve_exact(2);
+        }
         self.entries.push_back(HistoryEntry {
             at,
             frame: frame.clone().with_seq(seq),

@@ -138,6 +138,8 @@ impl Roster {
             away_since: None,
         };
         let public = member.public();
+        // Exactly as many as sit: most rooms hold two for their whole life.
+        self.members.reserve_exact(1);
         self.members.push(member);
         Ok(Seat {
             member: public,
