@@ -69,6 +69,11 @@ impl Membership {
     pub fn leave_cleanly(&mut self) {
         self.clean = true;
     }
+
+    /// The connection's id, shared with the room's list of mailboxes.
+    pub fn conn(&self) -> &Arc<str> {
+        &self.attachment.conn
+    }
 }
 
 impl Drop for Membership {
@@ -93,7 +98,7 @@ impl Drop for Membership {
 struct Attachment {
     hub: Arc<Hub>,
     room: RoomName,
-    conn: String,
+    conn: Arc<str>,
 }
 
 impl Drop for Attachment {
@@ -214,12 +219,13 @@ impl Hub {
         if self.closing.load(Ordering::Relaxed) {
             mailbox.shut_down();
         }
-        local.attach(conn, mailbox);
+        let conn: Arc<str> = conn.into();
+        local.attach(conn.clone(), mailbox);
         self.stats.set_rooms(rooms.len());
         Attachment {
             hub: self.clone(),
             room: room.clone(),
-            conn: conn.to_owned(),
+            conn,
         }
     }
 
@@ -232,7 +238,7 @@ impl Hub {
         }
     }
 
-    async fn disconnect(self: Arc<Self>, room: RoomName, conn: String, clean: bool) {
+    async fn disconnect(self: Arc<Self>, room: RoomName, conn: Arc<str>, clean: bool) {
         let now = self.clock.now();
         match self.backplane.disconnect(&room, &conn, clean, now).await {
             Ok(Some(deadline)) => self.grace.insert(room, deadline),

@@ -19,7 +19,7 @@ pub struct LocalRoom {
     // Nothing awaited while held; the mailboxes' locks are taken inside it.
     // A list, for the two or so connections of a room: smaller than a map
     // and quicker to walk.
-    mailboxes: Mutex<Vec<(String, Arc<Mailbox>)>>,
+    mailboxes: Mutex<Vec<(Arc<str>, Arc<Mailbox>)>>,
     stats: Arc<Stats>,
 }
 
@@ -33,17 +33,17 @@ impl LocalRoom {
     }
 
     /// Adds connection `conn`'s mailbox.
-    pub fn attach(&self, conn: &str, mailbox: Arc<Mailbox>) {
+    pub fn attach(&self, conn: Arc<str>, mailbox: Arc<Mailbox>) {
         let mut mailboxes = self.lock();
-        mailboxes.retain(|(attached, _)| attached != conn);
+        mailboxes.retain(|(attached, _)| *attached != conn);
         mailboxes.reserve_exact(1);
-        mailboxes.push((conn.to_owned(), mailbox));
+        mailboxes.push((conn, mailbox));
     }
 
     /// Removes connection `conn`'s mailbox; `true` if the room is now empty.
     pub fn detach(&self, conn: &str) -> bool {
         let mut mailboxes = self.lock();
-        mailboxes.retain(|(attached, _)| attached != conn);
+        mailboxes.retain(|(attached, _)| **attached != *conn);
         mailboxes.is_empty()
     }
 
@@ -54,7 +54,7 @@ impl LocalRoom {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<(String, Arc<Mailbox>)>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<(Arc<str>, Arc<Mailbox>)>> {
         self.mailboxes.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -95,7 +95,10 @@ impl RoomSink for LocalRoom {
 
     fn replaced(&self, conn: &str) {
         let mut mailboxes = self.lock();
-        if let Some(at) = mailboxes.iter().position(|(attached, _)| attached == conn) {
+        if let Some(at) = mailboxes
+            .iter()
+            .position(|(attached, _)| **attached == *conn)
+        {
             mailboxes.swap_remove(at).1.replace();
         }
     }

@@ -104,7 +104,7 @@ impl Session {
             }
             Err(error) => {
                 self.relay.stats.dropped(DropReason::BackplaneDown);
-                warn!(room = %self.room, conn = %self.conn, %error, "frame not relayed");
+                warn!(room = %self.room, conn = %self.membership.conn(), %error, "frame not relayed");
                 Ok(Some(ServerFrame::Error {
                     code: "unavailable".into(),
                     message: error.to_string(),

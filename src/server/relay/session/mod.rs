@@ -61,7 +61,6 @@ struct Session {
     relay: Arc<Relay>,
     room: RoomName,
     role: Role,
-    conn: String,
     /// This connection's member, with the name the server stamps on its
     /// frames.
     me: MemberRef,
@@ -141,7 +140,6 @@ impl Session {
             relay,
             room,
             role,
-            conn,
             me,
             name_locked,
             membership,
@@ -238,7 +236,7 @@ impl Session {
     }
 
     async fn end(mut self: Box<Self>, ending: Ending) {
-        let (room, conn) = (&self.room, &self.conn);
+        let (room, conn) = (&self.room, self.membership.conn().clone());
         match ending {
             Ending::ByClient { clean } => {
                 if clean {
