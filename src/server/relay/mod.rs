@@ -31,8 +31,9 @@ use crate::protocol::MAX_FRAME_BYTES;
 /// Bytes read from the socket at a time, allocated for every connection
 /// (axum's default is 128 KiB). A client's frames are under 200 bytes (a
 /// name, the longest); a larger one grows the buffer as it needs. Measured:
-/// 4 KiB cost 3 KiB more per idle connection than 1 KiB; 512 bytes and the
-/// boxed upgrade callback together took 0.8 KiB more off (docs/performance.md).
+/// 4 KiB cost 3 KiB more per idle connection than 1 KiB; 512 bytes took
+/// 0.8 KiB more off together with a change to the upgrade's callback, since
+/// replaced by the session's own task (docs/performance.md, session 11).
 const READ_BUFFER_BYTES: usize = 512;
 /// Bytes written to the socket at a time.
 const WRITE_BUFFER_BYTES: usize = 4 * 1024;
@@ -48,8 +49,8 @@ pub const SUBPROTOCOL: &str = "battle-status";
 /// Prefix of the subprotocol that carries a join token.
 pub const TOKEN_SUBPROTOCOL_PREFIX: &str = "token.";
 
-/// What every connection shares.
-#[derive(Debug, Clone)]
+/// What every connection shares (through one `Arc`).
+#[derive(Debug)]
 pub struct Relay {
     /// The rooms of this instance.
     pub hub: Arc<Hub>,
