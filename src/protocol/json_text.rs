@@ -12,6 +12,17 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub(super) fn string(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
     out.push('"');
+    // Most strings (ids, codes, names) have nothing to escape: one pass
+    // over all their bytes (no early exit, so it runs many at a time)
+    // tells, and they are copied whole.
+    let plain = text.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20 && b != b'"' && b != b'\\')
+    });
+    if plain {
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (at, byte) in text.bytes().enumerate() {
         let short = match byte {

@@ -238,6 +238,12 @@ mod tests {
             let Ok(tree) = serde_json::from_str::<Value>(text) else {
                 continue;
             };
+            // A key given twice: the text reader refuses the frame, and the
+            // tree holds only the last (the server writes each key once).
+            let envelope = serde_json::from_str::<super::super::read::Envelope>(text);
+            if envelope.is_err_and(|e| e.to_string().starts_with("duplicate field")) {
+                continue;
+            }
             let from_text = ServerFrame::parse(text);
             frames += usize::from(from_text.is_some());
             assert_eq!(ServerFrame::read(&tree), from_text, "{text}");
