@@ -23,7 +23,7 @@ use tracing::warn;
 
 pub use super::backplane::{BackplaneError, JoinError, Joined, VerdictError};
 use super::{
-    backplane::SharedBackplane,
+    backplane::{SharedBackplane, StoreFuture},
     clock::{millis, Clock},
     fanout::{LocalRoom, Mailbox},
     room::JoinRequest,
@@ -155,15 +155,13 @@ impl Hub {
 
     /// Relays `frame` from member `from` to everyone in `room`, on every
     /// instance.
-    pub async fn publish(
+    pub fn publish(
         &self,
         room: &RoomName,
         from: &MemberRef,
         frame: ClientFrame,
-    ) -> Result<(), BackplaneError> {
-        self.backplane
-            .publish(room, from, frame, self.clock.now())
-            .await
+    ) -> StoreFuture<'static, Result<(), BackplaneError>> {
+        self.backplane.publish(room, from, frame, self.clock.now())
     }
 
     /// Relays the judge's verdict `action` about the player whose private id
@@ -270,6 +268,8 @@ async fn expire_seats(grace: Arc<Timers<RoomName>>, backplane: SharedBackplane) 
 
 #[cfg(test)]
 mod tests {
+    use std::task::Poll;
+
     use tokio::time::Instant;
 
     use super::*;
@@ -325,7 +325,10 @@ mod tests {
     }
 
     fn try_next(membership: &Membership) -> Option<Outgoing> {
-        membership.outbound.try_recv()
+        match membership.outbound.try_recv() {
+            Poll::Ready(next) => next,
+            Poll::Pending => None,
+        }
     }
 
     fn presence(frame: Option<ServerFrame>) -> (PresenceEvent, String) {

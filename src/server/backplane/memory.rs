@@ -14,7 +14,8 @@ use std::{
 };
 
 use super::{
-    BackplaneError, BoxFuture, JoinError, Joined, RoomSink, RoomStore, Transport, VerdictError,
+    at_once, BackplaneError, JoinError, Joined, RoomSink, RoomStore, StoreFuture, Transport,
+    VerdictError,
 };
 use crate::{
     protocol::{Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, RoomName, ServerFrame},
@@ -170,7 +171,7 @@ impl RoomStore for MemoryBackplane {
         room: &'a RoomName,
         request: JoinRequest,
         now: u64,
-    ) -> BoxFuture<'a, Result<Joined, JoinError>> {
+    ) -> StoreFuture<'a, Result<Joined, JoinError>> {
         let joined = self.bus.with_room(room, &self.limits, |state| {
             let mut change = Change::default();
             let seat = change.take_seat(&mut state.roster, request, &self.limits)?;
@@ -183,7 +184,7 @@ impl RoomStore for MemoryBackplane {
                 history_floor: state.history.floor(),
             })
         });
-        Box::pin(std::future::ready(joined))
+        at_once(joined)
     }
 
     fn disconnect<'a>(
@@ -192,42 +193,42 @@ impl RoomStore for MemoryBackplane {
         conn: &'a str,
         clean: bool,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
+    ) -> StoreFuture<'a, Result<Option<u64>, BackplaneError>> {
         let deadline = self.bus.with_room(room, &self.limits, |state| {
             let mut change = Change::default();
             let deadline = change.give_up_seat(&mut state.roster, conn, clean, &self.limits, now);
             state.apply(&change, now);
             deadline
         });
-        Box::pin(std::future::ready(Ok(deadline)))
+        at_once(Ok(deadline))
     }
 
     fn expire<'a>(
         &'a self,
         room: &'a RoomName,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
+    ) -> StoreFuture<'a, Result<Option<u64>, BackplaneError>> {
         let next = self.bus.with_room(room, &self.limits, |state| {
             let mut change = Change::default();
             let next = change.expire(&mut state.roster, now);
             state.apply(&change, now);
             next
         });
-        Box::pin(std::future::ready(Ok(next)))
+        at_once(Ok(next))
     }
 
-    fn publish<'a>(
-        &'a self,
-        room: &'a RoomName,
-        from: &'a MemberRef,
+    fn publish(
+        &self,
+        room: &RoomName,
+        from: &MemberRef,
         frame: ClientFrame,
         now: u64,
-    ) -> BoxFuture<'a, Result<(), BackplaneError>> {
+    ) -> StoreFuture<'static, Result<(), BackplaneError>> {
         if let Some(state) = self.bus.lock().get_mut(room) {
             state.roster.record(&from.id, &frame.event, now);
             state.broadcast(ServerFrame::relayed(frame, from, 0), now);
         }
-        Box::pin(std::future::ready(Ok(())))
+        at_once(Ok(()))
     }
 
     fn publish_verdict<'a>(
@@ -236,7 +237,7 @@ impl RoomStore for MemoryBackplane {
         player: &'a PlayerKey,
         action: Action,
         now: u64,
-    ) -> BoxFuture<'a, Result<(), VerdictError>> {
+    ) -> StoreFuture<'a, Result<(), VerdictError>> {
         let mut rooms = self.bus.lock();
         let published = match rooms.get_mut(room) {
             Some(state) => match state.roster.player_of(player) {
@@ -251,6 +252,6 @@ impl RoomStore for MemoryBackplane {
             },
             None => Err(VerdictError::NoSuchPlayer),
         };
-        Box::pin(std::future::ready(published))
+        at_once(published)
     }
 }

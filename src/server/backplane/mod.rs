@@ -25,8 +25,14 @@
 mod memory;
 mod redis;
 
-use std::{fmt, future::Future, pin::Pin, sync::Arc};
+use std::{
+    fmt,
+    future::{ready, Future, Ready},
+    pin::Pin,
+    sync::Arc,
+};
 
+use futures_util::future::Either;
 use thiserror::Error;
 
 pub use self::{
@@ -39,8 +45,21 @@ use crate::protocol::{
     Action, ClientFrame, HistoryEntry, MemberRef, MemberState, PlayerKey, RoomName, ServerFrame,
 };
 
-/// A boxed future, so that backplanes can be chosen at run time.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// What a room store's operation gives: its result at once (the
+/// in-process store, which then allocates nothing on a frame's way), or a
+/// boxed wait (a call to the broker), so that stores can be chosen at run
+/// time.
+pub type StoreFuture<'a, T> = Either<Ready<T>, Pin<Box<dyn Future<Output = T> + Send + 'a>>>;
+
+/// A store's result, at once.
+pub fn at_once<'a, T>(result: T) -> StoreFuture<'a, T> {
+    Either::Left(ready(result))
+}
+
+/// A store's result, once `work` is done.
+pub fn later<'a, T>(work: impl Future<Output = T> + Send + 'a) -> StoreFuture<'a, T> {
+    Either::Right(Box::pin(work))
+}
 
 /// Why the backplane could not do something.
 #[derive(Debug, Error)]
@@ -128,7 +147,7 @@ pub trait RoomStore: Send + Sync + 'static {
         room: &'a RoomName,
         request: JoinRequest,
         now: u64,
-    ) -> BoxFuture<'a, Result<Joined, JoinError>>;
+    ) -> StoreFuture<'a, Result<Joined, JoinError>>;
 
     /// Connection `conn` ended, cleanly or not; tells the room. Returns the
     /// deadline of the grace period it started, if any: the caller calls
@@ -139,7 +158,7 @@ pub trait RoomStore: Send + Sync + 'static {
         conn: &'a str,
         clean: bool,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>>;
+    ) -> StoreFuture<'a, Result<Option<u64>, BackplaneError>>;
 
     /// Frees the seats whose grace period ran out by `now` and tells the
     /// room. Returns the next deadline, if any member is still reconnecting.
@@ -147,18 +166,19 @@ pub trait RoomStore: Send + Sync + 'static {
         &'a self,
         room: &'a RoomName,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>>;
+    ) -> StoreFuture<'a, Result<Option<u64>, BackplaneError>>;
 
     /// Publishes `frame`, sent by member `from`, to every instance serving
     /// `room`, and records it in the roster. Frames from one caller are
-    /// delivered in the order published.
-    fn publish<'a>(
-        &'a self,
-        room: &'a RoomName,
-        from: &'a MemberRef,
+    /// delivered in the order published. What it waits on owns what it
+    /// needs, so that the caller's own state is free while it waits.
+    fn publish(
+        &self,
+        room: &RoomName,
+        from: &MemberRef,
         frame: ClientFrame,
         now: u64,
-    ) -> BoxFuture<'a, Result<(), BackplaneError>>;
+    ) -> StoreFuture<'static, Result<(), BackplaneError>>;
 
     /// Publishes the judge's verdict `action` about the player whose
     /// private id is `player`, marked as the judge's, to every instance
@@ -169,7 +189,7 @@ pub trait RoomStore: Send + Sync + 'static {
         player: &'a PlayerKey,
         action: Action,
         now: u64,
-    ) -> BoxFuture<'a, Result<(), VerdictError>>;
+    ) -> StoreFuture<'a, Result<(), VerdictError>>;
 }
 
 /// A transport and a room store: what a hub needs.

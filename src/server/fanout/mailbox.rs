@@ -175,39 +175,42 @@ impl Mailbox {
         self.ready.wake();
     }
 
-    /// The next frame if one is queued now, without waiting.
-    pub fn try_recv(&self) -> Option<Outgoing> {
+    /// The next frame if one is queued now, without waiting:
+    /// `Ready(None)` once the mailbox overflowed and is drained, `Pending`
+    /// while it is empty. One reader at a time.
+    pub fn try_recv(&self) -> Poll<Option<Outgoing>> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.queue.pop_front()
+        match state.queue.pop_front() {
+            Some(next) => Poll::Ready(Some(next)),
+            None if state.closed => Poll::Ready(None),
+            None => Poll::Pending,
+        }
     }
 
-    /// `first` (what [`recv`](Self::recv) gave), then what the mailbox holds
-    /// now, up to `max` in all: one wake-up's worth of writing, in order.
-    pub fn batch(
-        &self,
-        first: Option<Outgoing>,
-        max: usize,
-    ) -> impl Iterator<Item = Option<Outgoing>> + '_ {
-        std::iter::once(first)
-            .chain(std::iter::from_fn(|| self.try_recv().map(Some)))
-            .take(max)
-    }
-
-    /// The next frame; `None` once the mailbox overflowed and is drained.
-    /// One reader at a time.
-    pub fn recv(&self) -> impl Future<Output = Option<Outgoing>> + '_ {
+    /// Waits until [`try_recv`](Self::try_recv) has something to give,
+    /// without taking it: the reader takes what it can write then.
+    pub fn ready(&self) -> impl Future<Output = ()> + '_ {
         poll_fn(|cx| {
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(next) = state.queue.pop_front() {
-                return Poll::Ready(Some(next));
-            }
-            if state.closed {
-                return Poll::Ready(None);
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if !state.queue.is_empty() || state.closed {
+                return Poll::Ready(());
             }
             // Under the lock: a push after this check wakes this waker.
             self.ready.register(cx.waker());
             Poll::Pending
         })
+    }
+
+    /// The next frame, waiting for it; `None` once the mailbox overflowed
+    /// and is drained.
+    #[cfg(test)]
+    pub async fn recv(&self) -> Option<Outgoing> {
+        loop {
+            self.ready().await;
+            if let Poll::Ready(next) = self.try_recv() {
+                return next;
+            }
+        }
     }
 }
 
@@ -294,30 +297,6 @@ mod tests {
         assert_eq!(mailbox.push(&lasting(4)), Fit::Overflow);
         assert_eq!(mailbox.push(&lasting(5)), Fit::Closed, "closed for good");
         assert_eq!(drain(&mailbox), ["action 2", "action 3"]);
-    }
-
-    #[test]
-    fn a_batch_takes_frames_in_order_up_to_its_size_and_leaves_the_rest_queued() {
-        let mailbox = Mailbox::new(100);
-        for seq in 1..=100 {
-            mailbox.push(&lasting(seq));
-        }
-        let seqs = |batch: Vec<Option<Outgoing>>| -> Vec<u64> {
-            batch
-                .into_iter()
-                .map(|next| match next {
-                    Some(Outgoing::Frame(frame)) => frame.seq,
-                    other => panic!("{other:?}"),
-                })
-                .collect()
-        };
-        let first = mailbox.try_recv();
-        let batch = mailbox.batch(first, 64).collect();
-        assert_eq!(seqs(batch), (1..=64).collect::<Vec<_>>());
-        let first = mailbox.try_recv();
-        let batch = mailbox.batch(first, 64).collect();
-        assert_eq!(seqs(batch), (65..=100).collect::<Vec<_>>());
-        assert_eq!(mailbox.batch(None, 64).count(), 1, "the end alone");
     }
 
     #[test]

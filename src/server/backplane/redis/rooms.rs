@@ -6,7 +6,9 @@ use super::{lock, numbering::Relayed, LocalSeat, RedisBackplane};
 use crate::{
     protocol::{Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, RoomName, ServerFrame},
     server::{
-        backplane::{BackplaneError, BoxFuture, JoinError, Joined, RoomStore, VerdictError},
+        backplane::{
+            later, BackplaneError, JoinError, Joined, RoomStore, StoreFuture, VerdictError,
+        },
         room::JoinRequest,
     },
 };
@@ -17,9 +19,9 @@ impl RoomStore for RedisBackplane {
         room: &'a RoomName,
         request: JoinRequest,
         now: u64,
-    ) -> BoxFuture<'a, Result<Joined, JoinError>> {
+    ) -> StoreFuture<'a, Result<Joined, JoinError>> {
         let instance = &self.instance;
-        Box::pin(async move {
+        later(async move {
             let (Some(local), true) = (instance.subscription(room), instance.is_up()) else {
                 return Err(BackplaneError::Unavailable.into());
             };
@@ -61,9 +63,9 @@ impl RoomStore for RedisBackplane {
         conn: &'a str,
         clean: bool,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
+    ) -> StoreFuture<'a, Result<Option<u64>, BackplaneError>> {
         let instance = &self.instance;
-        Box::pin(async move {
+        later(async move {
             let seat = lock(&instance.seats).remove(conn);
             if instance.is_up() {
                 let change = instance
@@ -90,19 +92,20 @@ impl RoomStore for RedisBackplane {
         &'a self,
         room: &'a RoomName,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<u64>, BackplaneError>> {
-        Box::pin(self.instance.expire(room, now))
+    ) -> StoreFuture<'a, Result<Option<u64>, BackplaneError>> {
+        later(self.instance.expire(room, now))
     }
 
-    fn publish<'a>(
-        &'a self,
-        room: &'a RoomName,
-        from: &'a MemberRef,
+    fn publish(
+        &self,
+        room: &RoomName,
+        from: &MemberRef,
         frame: ClientFrame,
         now: u64,
-    ) -> BoxFuture<'a, Result<(), BackplaneError>> {
-        let instance = &self.instance;
-        Box::pin(async move {
+    ) -> StoreFuture<'static, Result<(), BackplaneError>> {
+        let (instance, room, from) = (self.instance.clone(), room.clone(), from.clone());
+        later(async move {
+            let (room, from) = (&room, &from);
             let event = frame.event.clone();
             let frame = ServerFrame::relayed(frame, from, 0);
             let id = instance.frame_id();
@@ -134,9 +137,9 @@ impl RoomStore for RedisBackplane {
         player: &'a PlayerKey,
         action: Action,
         now: u64,
-    ) -> BoxFuture<'a, Result<(), VerdictError>> {
+    ) -> StoreFuture<'a, Result<(), VerdictError>> {
         let instance = &self.instance;
-        Box::pin(async move {
+        later(async move {
             if !instance.is_up() {
                 return Err(BackplaneError::Unavailable.into());
             }

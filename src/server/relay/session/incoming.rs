@@ -1,7 +1,10 @@
 //! What the client sends: read, checked, held to its rates, then relayed
 //! or answered with an error frame, or the end of the connection.
 
+use std::{future::Future, pin::Pin};
+
 use axum::extract::ws::Message;
+use futures_util::future::Either;
 use tokio::time::Instant;
 use tracing::warn;
 
@@ -12,40 +15,78 @@ use crate::{
         ServerFrame, MAX_FRAME_BYTES,
     },
     server::{
+        backplane::BackplaneError,
         guard::Verdict,
         stats::{DropReason, Kind, Stats},
     },
 };
 
+/// What a client's message asks of its connection, once read.
+enum Asked {
+    Nothing,
+    /// An answer (an error frame's text).
+    Reply(String),
+    /// A frame the room store takes in its time (a broker's answer): the
+    /// wait, and what to count and rename once it is over.
+    Publishing(Waiting, Kind, Option<PlayerName>),
+}
+
+/// A room store's publishing, waited for.
+type Waiting = Pin<Box<dyn Future<Output = Result<(), BackplaneError>> + Send>>;
+
 impl Session {
     /// Whatever the client's socket gave: a frame, a close, or a failure.
+    /// It is read, checked and published at once (the in-process store
+    /// takes a frame at once), so nothing is allocated for it: only a
+    /// broker's answer or a reply is waited for, boxed, since what an
+    /// event's handling holds while it waits is held in every connection.
     pub(super) async fn on_incoming(
         &mut self,
         incoming: Option<Result<Message, axum::Error>>,
     ) -> Result<(), Ending> {
-        self.last_heard = Instant::now();
-        let reply = match incoming {
-            Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await?,
-            Some(Ok(Message::Binary(_))) => {
-                self.relay.stats.received(Kind::Invalid);
-                Some(self.refuse(&FrameError::Binary)?)
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-            Some(Ok(Message::Close(frame))) => {
-                let clean = frame.is_some_and(|f| f.code == Close::Normal.code());
-                return Err(Ending::ByClient { clean });
-            }
-            None => return Err(Ending::Lost),
-            Some(Err(error)) => return Err(read_error(&self.relay.stats, error)),
-        };
-        match reply {
-            Some(reply) => self.send(reply.to_json().into()).await,
-            None => Ok(()),
+        match self.read(incoming)? {
+            Asked::Nothing => Ok(()),
+            asked => Box::pin(self.answer(asked)).await,
         }
     }
 
-    /// A text frame from the client: relayed, dropped, or answered.
-    async fn on_text(&mut self, text: &str) -> Result<Option<ServerFrame>, Ending> {
+    /// Waits for what was asked: a broker's answer, a reply's sending.
+    async fn answer(&mut self, asked: Asked) -> Result<(), Ending> {
+        let reply = match asked {
+            Asked::Nothing => return Ok(()),
+            Asked::Reply(text) => text,
+            Asked::Publishing(waiting, kind, renamed) => {
+                let published = waiting.await;
+                match self.published(published, kind, renamed) {
+                    Some(text) => text,
+                    None => return Ok(()),
+                }
+            }
+        };
+        self.send(reply.into()).await
+    }
+
+    fn read(&mut self, incoming: Option<Result<Message, axum::Error>>) -> Result<Asked, Ending> {
+        self.last_heard = Instant::now();
+        match incoming {
+            Some(Ok(Message::Text(text))) => self.on_text(text.as_str()),
+            Some(Ok(Message::Binary(_))) => {
+                self.relay.stats.received(Kind::Invalid);
+                self.refuse(&FrameError::Binary)
+                    .map(|reply| Asked::Reply(reply.to_json()))
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(Asked::Nothing),
+            Some(Ok(Message::Close(frame))) => {
+                let clean = frame.is_some_and(|f| f.code == Close::Normal.code());
+                Err(Ending::ByClient { clean })
+            }
+            None => Err(Ending::Lost),
+            Some(Err(error)) => Err(read_error(&self.relay.stats, error)),
+        }
+    }
+
+    /// A text frame from the client: to relay, to drop, or to answer.
+    fn on_text(&mut self, text: &str) -> Result<Asked, Ending> {
         if text.len() > MAX_FRAME_BYTES {
             self.relay.stats.received(Kind::Invalid);
             return Err(Ending::ByServer(Close::Oversized));
@@ -64,51 +105,67 @@ impl Session {
         self.relay.stats.received(kind);
         let frame = match checked {
             Ok(frame) => frame,
-            Err(error) => return self.refuse(&error).map(Some),
+            Err(error) => {
+                return self
+                    .refuse(&error)
+                    .map(|reply| Asked::Reply(reply.to_json()))
+            }
         };
         match self.limiter.check_frame(&frame.event) {
-            Verdict::Relay => {
-                let renamed = match &frame.event {
-                    ClientEvent::Name(name) => Some(name.clone()),
-                    _ => None,
-                };
-                self.relay_frame(frame, kind, renamed).await
-            }
+            Verdict::Relay => Ok(self.publish(frame, kind)),
             Verdict::DropTyping => {
                 self.relay.stats.dropped(DropReason::RateLimited);
-                Ok(None)
+                Ok(Asked::Nothing)
             }
             Verdict::RefuseAction => {
                 self.relay.stats.dropped(DropReason::RateLimited);
-                Ok(Some(ServerFrame::error(&FrameError::RateLimited)))
+                Ok(Asked::Reply(
+                    ServerFrame::error(&FrameError::RateLimited).to_json(),
+                ))
             }
             Verdict::Close => Err(Ending::ByServer(Close::RateLimited)),
         }
     }
 
-    /// Publishes a frame within its rate; a `name` frame renames this
-    /// member once the room has it.
-    async fn relay_frame(
+    /// Publishes a frame within its rates: done, answered, or waited for.
+    fn publish(&mut self, frame: ClientFrame, kind: Kind) -> Asked {
+        let renamed = match &frame.event {
+            ClientEvent::Name(name) => Some(name.clone()),
+            _ => None,
+        };
+        match self.relay.hub.publish(&self.room, &self.me, frame) {
+            Either::Left(done) => match self.published(done.into_inner(), kind, renamed) {
+                Some(text) => Asked::Reply(text),
+                None => Asked::Nothing,
+            },
+            Either::Right(waiting) => Asked::Publishing(waiting, kind, renamed),
+        }
+    }
+
+    /// Counts what became of a frame to relay; a `name` frame renames this
+    /// member once the room has it. The answer, if it was not relayed.
+    fn published(
         &mut self,
-        frame: ClientFrame,
+        published: Result<(), BackplaneError>,
         kind: Kind,
         renamed: Option<PlayerName>,
-    ) -> Result<Option<ServerFrame>, Ending> {
-        match self.relay.hub.publish(&self.room, &self.me, frame).await {
+    ) -> Option<String> {
+        match published {
             Ok(()) => {
                 self.relay.stats.published(kind);
                 if renamed.is_some() {
                     self.me.name = renamed;
                 }
-                Ok(None)
+                None
             }
             Err(error) => {
                 self.relay.stats.dropped(DropReason::BackplaneDown);
                 warn!(room = %self.room, conn = %self.membership.conn(), %error, "frame not relayed");
-                Ok(Some(ServerFrame::Error {
+                let reply = ServerFrame::Error {
                     code: "unavailable".into(),
                     message: error.to_string(),
-                }))
+                };
+                Some(reply.to_json())
             }
         }
     }

@@ -12,28 +12,25 @@ use std::{
 };
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tracing::{debug, info};
 
 mod incoming;
+mod outgoing;
+
+use self::outgoing::Batch;
 
 use super::{handshake::Admission, welcome::greeting, Relay};
 use crate::{
     protocol::{close, Close, MemberRef, Role, RoomName, ServerFrame},
     server::{
         clock::millis,
-        fanout::Outgoing,
         guard::{ConnectionLimiter, Slot},
         hub::{JoinError, Membership},
         room::{JoinRequest, Refusal},
         stats::Stats,
     },
 };
-
-/// Most frames written between two flushes: a mailbox that refills as fast
-/// as it is written still lets the connection read.
-const BATCH_FRAMES: usize = 64;
 
 /// How long the server waits for the client's answer to its close frame.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -50,7 +47,8 @@ enum Ending {
 
 /// What woke the connection's task.
 enum Event {
-    Outgoing(Option<Outgoing>),
+    /// The mailbox has frames (or its end) to write.
+    Outgoing,
     Incoming(Option<Result<Message, axum::Error>>),
     Heartbeat,
 }
@@ -81,8 +79,12 @@ struct Session {
 ///
 /// What an idle connection keeps is the bulk of its memory, so it is kept
 /// small (docs/performance.md): the join and the welcome run boxed, and are
-/// gone once the session's loop starts; the session is one allocation, and
-/// each event's handling is boxed while it runs. An `async fn` would keep
+/// gone once the session's loop starts; the session is one allocation.
+/// The events of nearly every wake-up (frames to write, a frame read) are
+/// handled in place with small states, and only what has to wait (a full
+/// socket, a broker, a reply, the heartbeat) is boxed while it runs: a box
+/// for each event was an allocation and a copy of a kilobyte, the largest
+/// share of the relay's own work (docs/performance.md). An `async fn` would keep
 /// its arguments for the connection's life, and an event's state would
 /// take room in every connection whether it is handling one or not.
 pub fn run(socket: WebSocket, admission: Admission, relay: Arc<Relay>) -> impl Future<Output = ()> {
@@ -161,8 +163,8 @@ impl Session {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let ending = loop {
             let step = match self.next_event(&mut heartbeat).await {
-                Event::Outgoing(outgoing) => Box::pin(self.on_outgoing(outgoing)).await,
-                Event::Incoming(incoming) => Box::pin(self.on_incoming(incoming)).await,
+                Event::Outgoing => self.on_outgoing(Batch::new()).await,
+                Event::Incoming(incoming) => self.on_incoming(incoming).await,
                 Event::Heartbeat => Box::pin(self.on_heartbeat()).await,
             };
             if let Err(ending) = step {
@@ -178,43 +180,10 @@ impl Session {
     async fn next_event(&mut self, heartbeat: &mut Interval) -> Event {
         tokio::select! {
             biased;
-            outgoing = self.membership.outbound.recv() => Event::Outgoing(outgoing),
+            () = self.membership.outbound.ready() => Event::Outgoing,
             incoming = self.socket.recv() => Event::Incoming(incoming),
             _ = heartbeat.tick() => Event::Heartbeat,
         }
-    }
-
-    /// Writes `first` and whatever else the mailbox holds now (up to
-    /// [`BATCH_FRAMES`]), then flushes once; all of it within one deadline,
-    /// whose timer is armed only if a write has to wait.
-    async fn on_outgoing(&mut self, first: Option<Outgoing>) -> Result<(), Ending> {
-        let limit = self.relay.silence_limit;
-        (within(limit, self.write_batch(first)).await).unwrap_or(Err(Ending::Lost))
-    }
-
-    async fn write_batch(&mut self, first: Option<Outgoing>) -> Result<(), Ending> {
-        let mailbox = self.membership.outbound.clone();
-        for next in mailbox.batch(first, BATCH_FRAMES) {
-            let frame = match next {
-                Some(Outgoing::Frame(frame)) => frame,
-                Some(Outgoing::Replaced) => return self.finish(Close::Replaced).await,
-                Some(Outgoing::Shutdown) => return self.finish(Close::Shutdown).await,
-                None => return self.finish(Close::SlowConsumer).await,
-            };
-            if frame.seq > self.snapshot_seq {
-                let text = Message::Text(frame.text);
-                self.socket.feed(text).await.map_err(|_| Ending::Lost)?;
-                self.relay.stats.fanout(frame.published_at.elapsed());
-            }
-        }
-        self.socket.flush().await.map_err(|_| Ending::Lost)
-    }
-
-    /// Flushes what was written (within the batch's deadline), then ends
-    /// the connection for `close`.
-    async fn finish(&mut self, close: Close) -> Result<(), Ending> {
-        self.socket.flush().await.map_err(|_| Ending::Lost)?;
-        Err(Ending::ByServer(close))
     }
 
     async fn on_heartbeat(&mut self) -> Result<(), Ending> {
@@ -349,9 +318,9 @@ mod tests {
     }
 
     /// What an idle connection holds is its task's future and its session:
-    /// an `async fn`'s arguments, or an event's state kept inline, would put
-    /// kilobytes back into each of 18,000 connections (the join's state made
-    /// it 6.8 KB, docs/performance.md).
+    /// an `async fn`'s arguments, or an event's waiting state kept inline,
+    /// would put kilobytes back into each of 18,000 connections (the join's
+    /// state made it 6.8 KB, a reply's wait 400 bytes, docs/performance.md).
     #[test]
     fn an_idle_connection_holds_a_small_task_and_one_session() {
         fn task_size<A, B, C, F>(_: fn(A, B, C) -> F) -> usize {
@@ -360,9 +329,9 @@ mod tests {
         fn loop_size<F>(_: fn(Box<Session>) -> F) -> usize {
             size_of::<F>()
         }
-        assert!(task_size(run) <= 512, "{} bytes", task_size(run));
+        assert!(task_size(run) <= 256, "{} bytes", task_size(run));
         assert!(
-            loop_size(Session::serve) <= 512,
+            loop_size(Session::serve) <= 256,
             "{} bytes",
             loop_size(Session::serve)
         );
