@@ -159,7 +159,8 @@ impl Session {
     /// Handles events until the connection ends, then ends it.
     async fn serve(mut self: Box<Self>) {
         let period = self.relay.heartbeat;
-        let mut heartbeat = interval_at(Instant::now() + period, period);
+        let first = first_heartbeat(period, fastrand::f64());
+        let mut heartbeat = interval_at(Instant::now() + first, period);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let ending = loop {
             let step = match self.next_event(&mut heartbeat).await {
@@ -230,6 +231,14 @@ impl Session {
             }
         }
     }
+}
+
+/// When a connection's first heartbeat is due, `unit` (from 0 to 1) into
+/// the second half of its period: sockets opened together (a classroom, a
+/// server's restart) spread their heartbeats over the period rather than
+/// sending them all at the same moment, each period.
+fn first_heartbeat(period: Duration, unit: f64) -> Duration {
+    period.mul_f64(0.5 + unit.clamp(0.0, 1.0) / 2.0)
 }
 
 /// Waits for a write to the socket; the connection is lost if it failed,
@@ -315,6 +324,19 @@ mod tests {
         let start = Instant::now();
         assert_eq!(within(limit, pending::<u8>()).await, None);
         assert_eq!(start.elapsed(), limit);
+    }
+
+    #[test]
+    fn heartbeats_of_sockets_opened_together_are_spread_over_the_second_half_of_a_period() {
+        let period = Duration::from_secs(15);
+        assert_eq!(first_heartbeat(period, 0.0), Duration::from_millis(7_500));
+        assert_eq!(first_heartbeat(period, 0.5), Duration::from_millis(11_250));
+        assert_eq!(first_heartbeat(period, 1.0), period);
+        assert_eq!(
+            first_heartbeat(period, 7.0),
+            period,
+            "never later than a period"
+        );
     }
 
     /// What an idle connection holds is its task's future and its session:
