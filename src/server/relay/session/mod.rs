@@ -255,14 +255,14 @@ async fn write(
 }
 
 /// What `write` gives, or `None` if it takes longer than `limit`. The timer
-/// is armed only if the write has to wait: most find room in the socket's
-/// buffer at once, and a timer for each is a measurable share of the
-/// relay's work.
+/// is armed, boxed, only if the write has to wait: most find room in the
+/// socket's buffer at once, and a timer for each is a measurable share of
+/// the relay's work (kept inline, it would be held in every connection).
 async fn within<T>(limit: Duration, write: impl Future<Output = T>) -> Option<T> {
     let mut write = pin!(write);
     match poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
         Poll::Ready(done) => Some(done),
-        Poll::Pending => tokio::time::timeout(limit, write).await.ok(),
+        Poll::Pending => Box::pin(tokio::time::timeout(limit, write)).await.ok(),
     }
 }
 

@@ -17,7 +17,7 @@ use std::{
 use axum::extract::ws::Message;
 use futures_util::SinkExt;
 
-use super::{Ending, Session};
+use super::{within, Ending, Session};
 use crate::{
     protocol::Close,
     server::fanout::{Mailbox, Outgoing},
@@ -65,14 +65,9 @@ impl Session {
     /// once; all of it within one deadline, whose timer is armed only if a
     /// write has to wait.
     pub(super) async fn on_outgoing(&mut self, mut batch: Batch) -> Result<(), Ending> {
-        match poll_fn(|cx| Poll::Ready(self.poll_batch(cx, &mut batch))).await {
-            Poll::Ready(done) => done,
-            Poll::Pending => {
-                let limit = self.relay.silence_limit;
-                let waiting = poll_fn(|cx| self.poll_batch(cx, &mut batch));
-                (Box::pin(tokio::time::timeout(limit, waiting)).await).unwrap_or(Err(Ending::Lost))
-            }
-        }
+        let limit = self.relay.silence_limit;
+        let writing = poll_fn(|cx| self.poll_batch(cx, &mut batch));
+        (within(limit, writing).await).unwrap_or(Err(Ending::Lost))
     }
 
     /// Feeds the batch's frames while the socket takes them, then flushes:
