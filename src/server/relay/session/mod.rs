@@ -12,6 +12,7 @@ use std::{
 };
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tracing::{debug, info};
 
@@ -191,8 +192,9 @@ impl Session {
         if self.last_heard.elapsed() > self.relay.silence_limit {
             return Err(Ending::ByServer(Close::Heartbeat));
         }
+        // The ping and the frame in one write: one syscall and one segment.
         let ping = Message::Ping(Default::default());
-        write(self.relay.silence_limit, self.socket.send(ping)).await?;
+        write(self.relay.silence_limit, self.socket.feed(ping)).await?;
         self.send(ServerFrame::Heartbeat.to_json().into()).await
     }
 
