@@ -27,7 +27,8 @@
 # nothing else), alternating with it, three runs each, reported as ratios
 # of the medians: versus-cpu (server CPU per delivered frame at 40,000
 # delivered frames/s), versus-tail (p99 and p99.9 fan-out at 18,000
-# connections sending 1.25 frames/s), versus-idle (RSS per idle connection
+# connections sending 1.25 frames/s, after a 3 s warm-up whose tail is
+# reported apart; each run's per-second tail is in its .log), versus-idle (RSS per idle connection
 # at 18,000 connections); solo-redis (one instance in process against one
 # instance over a private Redis, 10,000 delivered frames/s, alternating);
 # versus-fleet (the same load in process against two instances over a
@@ -226,7 +227,7 @@ versus() {
       esac
       watched=$(IFS=,; echo "${pids[*]}${redis_pid:+,$redis_pid}")
       base=$(awk '/VmRSS/ { print $2 }' "/proc/${pids[0]}/status")
-      "$LOADGEN" --addr "$addrs" --server-pid "$watched" --json "$@" 2> /dev/null \
+      "$LOADGEN" --addr "$addrs" --server-pid "$watched" --json "$@" 2> "target/bench/$name-$relay-$run.log" \
         | tail -n 1 | python3 -c 'import json, sys; d = json.load(sys.stdin); d["rss_base_kib"] = int(sys.argv[1]); print(json.dumps(d))' "$base" \
         > "target/bench/$name-$relay-$run.json"
       stop_servers
@@ -242,7 +243,8 @@ def figures(d):
     cpu = d["server_cpu_percent"] / max(d["delivered_per_sec"], 1) * 1e6
     return {"cpu %/frame (x1e-6)": cpu, "cpu % of a core": d["server_cpu_percent"],
             "delivered/s": d["delivered_per_sec"], "loss %": d["loss_percent"],
-            "p99 ms": d["p99_ms"], "p99.9 ms": d["p999_ms"], "KiB per idle connection": idle * 1.0}
+            "p99 ms": d["p99_ms"], "p99.9 ms": d["p999_ms"], "KiB per idle connection": idle * 1.0,
+            "warm-up p99 ms": d["warmup_p99_ms"], "warm-up p99.9 ms": d["warmup_p999_ms"]}
 ours, bare = [list(map(figures, runs(r))) for r in ("ours", other)]
 print(f"== {name}: this server in process vs {other}, three runs each, alternating")
 for key in ours[0]:
@@ -378,10 +380,10 @@ for name in "${want[@]}"; do
     frozen) frozen ;;
     page) page ;;
     versus-cpu) versus versus-cpu bare --rooms 50 --per-room 2 --rate 200 --duration 15 ;;
-    versus-tail) versus versus-tail bare --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 ;;
+    versus-tail) versus versus-tail bare --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 --warmup 3 ;;
     versus-idle) versus versus-idle bare --rooms 9000 --per-room 2 --rate 0 --duration 1 --idle 5 --ramp 3000 ;;
     baseline-cpu) versus baseline-cpu baseline --rooms 50 --per-room 2 --rate 200 --duration 15 ;;
-    baseline-tail) versus baseline-tail baseline --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 ;;
+    baseline-tail) versus baseline-tail baseline --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 --warmup 3 ;;
     solo-redis) versus solo-redis redis --rooms 50 --per-room 2 --rate 50 --duration 15 ;;
     versus-fleet) versus versus-fleet fleet --rooms 50 --per-room 2 --rate 50 --duration 15 ;;
     profile) profile ;;

@@ -13,7 +13,7 @@ async fn loadgen(server: &TestServer, extra: &[&str]) -> Value {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(["--addr", &server.addr.to_string()])
         .args(["--rooms", "20", "--per-room", "2", "--rate", "2"])
-        .args(["--duration", "1", "--idle", "0", "--json"])
+        .args(["--idle", "0", "--json"])
         .args(extra)
         .output()
         .await
@@ -30,7 +30,7 @@ async fn the_load_generators_retry_mode_honours_retry_after_and_seats_everyone()
         config.rates.connections_per_ip_per_sec = 20.try_into().unwrap();
     };
     let server = spawn_app_with(slow_address).await;
-    let patient = loadgen(&server, &["--retry"]).await;
+    let patient = loadgen(&server, &["--duration", "1", "--retry"]).await;
     assert_eq!(patient["connections"], 40, "{patient}");
     assert_eq!(patient["failed"], 0, "{patient}");
     assert!(
@@ -39,6 +39,21 @@ async fn the_load_generators_retry_mode_honours_retry_after_and_seats_everyone()
     );
     assert_eq!(patient["loss_percent"], 0.0, "{patient}");
 
-    let impatient = loadgen(&spawn_app_with(slow_address).await, &[]).await;
+    let impatient = loadgen(&spawn_app_with(slow_address).await, &["--duration", "1"]).await;
     assert!(impatient["failed"].as_u64().unwrap() > 0, "{impatient}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_warm_up_s_latency_is_reported_apart_and_its_frames_still_count() {
+    let server = spawn_app_with(|_| {}).await;
+    let summary = loadgen(&server, &["--duration", "2", "--warmup", "1"]).await;
+    assert_eq!(summary["loss_percent"], 0.0, "{summary}");
+    assert_eq!(summary["received"], summary["expected"], "{summary}");
+    assert!(summary["expected"].as_u64().unwrap() > 0, "{summary}");
+    for figure in ["max_ms", "warmup_max_ms"] {
+        assert!(
+            summary[figure].as_f64().unwrap() > 0.0,
+            "frames were measured in both parts ({figure}): {summary}"
+        );
+    }
 }

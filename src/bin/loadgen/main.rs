@@ -67,6 +67,12 @@ pub struct Args {
     /// Seconds of sending, once every connection is open.
     #[arg(long, default_value_t = 20)]
     pub duration: u64,
+    /// Seconds at the start of sending whose frames are delivered and
+    /// counted, but whose fan-out latency is reported on a line of its own
+    /// (every client starting at once is a burst of its own, mostly the
+    /// generator's): the main figures are then the steady state's.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
     /// New connections per second while ramping up (per process).
     #[arg(long, default_value_t = 2_000)]
     pub ramp: u64,

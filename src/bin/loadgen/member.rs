@@ -60,6 +60,10 @@ struct Counters {
 /// a set per client would cost more memory than the server under test).
 struct Histograms {
     latency: Histogram<u64>,
+    /// The fan-out latency of frames sent during `--warmup`.
+    warmup: Histogram<u64>,
+    /// The fan-out latency since the last progress line.
+    second: Histogram<u64>,
     connect: Histogram<u64>,
     lag: Histogram<u64>,
 }
@@ -72,6 +76,20 @@ fn record(
 ) {
     let mut histograms = histograms.lock().unwrap_or_else(|e| e.into_inner());
     let _ = pick(&mut histograms).record(value.max(1));
+}
+
+/// Records a fan-out latency: in the warm-up's histogram or the run's, and
+/// in this second's.
+fn record_latency(histograms: &Mutex<Histograms>, latency: u64, warming_up: bool) {
+    let mut histograms = histograms.lock().unwrap_or_else(|e| e.into_inner());
+    let latency = latency.max(1);
+    let _ = histograms.second.record(latency);
+    let run = if warming_up {
+        &mut histograms.warmup
+    } else {
+        &mut histograms.latency
+    };
+    let _ = run.record(latency);
 }
 
 fn micros(duration: Duration) -> u64 {
@@ -88,6 +106,8 @@ pub async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome
     let started = Arc::new(std::sync::OnceLock::<(Instant, u64)>::new());
     let histograms = Arc::new(Mutex::new(Histograms {
         latency: histogram(),
+        warmup: histogram(),
+        second: histogram(),
         connect: histogram(),
         lag: histogram(),
     }));
@@ -130,16 +150,27 @@ pub async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome
     go.wait().await;
     let progress = tokio::spawn({
         let counters = counters.clone();
+        let histograms = histograms.clone();
         async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                // This second's tail: where in the run a tail comes from.
+                let (p99, max) = {
+                    let mut histograms = histograms.lock().unwrap_or_else(|e| e.into_inner());
+                    let second = &mut histograms.second;
+                    let figures = (second.value_at_quantile(0.99), second.max());
+                    second.reset();
+                    figures
+                };
                 eprintln!(
-                    "[shard {shard}] {:>4.0}s sent {} received {}",
+                    "[shard {shard}] {:>4.0}s sent {} received {}, this second's fan-out p99 {:.1} ms max {:.1} ms",
                     begin.elapsed().as_secs_f64(),
                     counters.typing_sent.load(Ordering::Relaxed)
                         + counters.actions_sent.load(Ordering::Relaxed),
                     counters.typing_received.load(Ordering::Relaxed)
                         + counters.actions_received.load(Ordering::Relaxed),
+                    p99 as f64 / 1000.0,
+                    max as f64 / 1000.0,
                 );
             }
         }
@@ -161,6 +192,7 @@ pub async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome
         late_sends: get(&counters.late_sends),
         seconds: args.duration as f64,
         latency: encode(&histograms.latency),
+        warmup_latency: encode(&histograms.warmup),
         connect: encode(&histograms.connect),
         lag: encode(&histograms.lag),
         server_rss_idle_kib: rss_idle,
@@ -255,6 +287,7 @@ async fn client(
     connected.wait().await;
     go.wait().await;
     let (start, start_micros) = *started.get().expect("set before go");
+    let warm = start_micros + args.warmup * 1_000_000;
     let end = start + Duration::from_secs(args.duration);
     let (mut sink, mut stream) = ws.split();
     let sender = async {
@@ -312,7 +345,8 @@ async fn client(
                             _ => continue,
                         };
                         counter.fetch_add(1, Ordering::Relaxed);
-                        record(&histograms, |h| &mut h.latency, now_micros().saturating_sub(ts));
+                        let latency = now_micros().saturating_sub(ts);
+                        record_latency(&histograms, latency, ts < warm);
                     }
                     Some(Ok(_)) => {}
                     _ => break,

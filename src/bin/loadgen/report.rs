@@ -28,6 +28,9 @@ pub struct Outcome {
     pub seconds: f64,
     /// Base64 V2 HDR histograms, microseconds.
     pub latency: String,
+    /// The fan-out latency during `--warmup`.
+    #[serde(default)]
+    pub warmup_latency: String,
     pub connect: String,
     pub lag: String,
     pub server_rss_idle_kib: Option<u64>,
@@ -62,8 +65,10 @@ pub fn report(
 ) -> Summary {
     let sum = |f: fn(&Outcome) -> u64| outcomes.iter().map(f).sum::<u64>();
     let (mut latency, mut connect, mut lag) = (histogram(), histogram(), histogram());
+    let mut warmup = histogram();
     for outcome in outcomes {
         let _ = latency.add(decode(&outcome.latency));
+        let _ = warmup.add(decode(&outcome.warmup_latency));
         let _ = connect.add(decode(&outcome.connect));
         let _ = lag.add(decode(&outcome.lag));
     }
@@ -93,6 +98,9 @@ pub fn report(
         p99_ms: ms(&latency, 0.99),
         p999_ms: ms(&latency, 0.999),
         max_ms: latency.max() as f64 / 1000.0,
+        warmup_p99_ms: ms(&warmup, 0.99),
+        warmup_p999_ms: ms(&warmup, 0.999),
+        warmup_max_ms: warmup.max() as f64 / 1000.0,
         connect_p50_ms: ms(&connect, 0.5),
         connect_p99_ms: ms(&connect, 0.99),
         connect_max_ms: connect.max() as f64 / 1000.0,
@@ -123,9 +131,24 @@ pub fn report(
     );
     eprintln!("delivered: {:.0} frames/s", summary.delivered_per_sec);
     eprintln!(
-        "fan-out latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
-        summary.p50_ms, summary.p90_ms, summary.p99_ms, summary.p999_ms, summary.max_ms
+        "fan-out latency ms{}: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        if args.warmup > 0 {
+            ", after the warm-up"
+        } else {
+            ""
+        },
+        summary.p50_ms,
+        summary.p90_ms,
+        summary.p99_ms,
+        summary.p999_ms,
+        summary.max_ms
     );
+    if args.warmup > 0 {
+        eprintln!(
+            "fan-out latency ms, the first {} s (warm-up): p99 {:.2}  p99.9 {:.2}  max {:.2}",
+            args.warmup, summary.warmup_p99_ms, summary.warmup_p999_ms, summary.warmup_max_ms
+        );
+    }
     eprintln!(
         "connect ms (with retries): p50 {:.2}  p99 {:.2}  max {:.2}",
         summary.connect_p50_ms, summary.connect_p99_ms, summary.connect_max_ms
@@ -169,6 +192,9 @@ pub struct Summary {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    pub warmup_p99_ms: f64,
+    pub warmup_p999_ms: f64,
+    pub warmup_max_ms: f64,
     pub connect_p50_ms: f64,
     pub connect_p99_ms: f64,
     pub connect_max_ms: f64,
