@@ -201,6 +201,14 @@ impl Mailbox {
         })
     }
 
+    /// The reader is busy with something else until it waits again (its
+    /// [`ready`](Self::ready) registers anew): a push need not wake it. A
+    /// connection's own frames come back to its own mailbox while its task
+    /// runs, and each would wake that task for a poll that finds nothing.
+    pub fn unwatch(&self) {
+        drop(self.ready.take());
+    }
+
     /// The next frame, waiting for it; `None` once the mailbox overflowed
     /// and is drained.
     #[cfg(test)]
@@ -262,6 +270,33 @@ mod tests {
             .await
             .expect("woken for the end")
             .unwrap();
+    }
+
+    /// A waker that counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_reader_that_unwatched_is_not_woken_yet_finds_the_frame_when_it_waits_again() {
+        let mailbox = Mailbox::new(4);
+        let count = Arc::new(Count(0.into()));
+        let waker = std::task::Waker::from(count.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let wakes = || count.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(std::pin::pin!(mailbox.ready()).poll(&mut cx).is_pending());
+        mailbox.unwatch();
+        mailbox.push(&lasting(1));
+        assert_eq!(wakes(), 0, "busy: not woken");
+        assert!(std::pin::pin!(mailbox.ready()).poll(&mut cx).is_ready());
+        assert!(mailbox.try_recv().is_ready());
+        assert!(std::pin::pin!(mailbox.ready()).poll(&mut cx).is_pending());
+        mailbox.push(&lasting(2));
+        assert_eq!(wakes(), 1, "waiting again: woken");
     }
 
     #[test]

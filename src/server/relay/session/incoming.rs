@@ -133,6 +133,9 @@ impl Session {
             ClientEvent::Name(name) => Some(name.clone()),
             _ => None,
         };
+        // Its echo comes to this connection's mailbox while its task runs:
+        // the loop's next turn finds it without a wake.
+        self.membership.outbound.unwatch();
         match self.relay.hub.publish(&self.room, &self.me, frame) {
             Either::Left(done) => match self.published(done.into_inner(), kind, renamed) {
                 Some(text) => Asked::Reply(text),
