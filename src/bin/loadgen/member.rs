@@ -12,7 +12,7 @@ use std::{
 };
 
 use battle_status::{
-    procfs::rss_kib,
+    procfs::{cpu_ticks, rss_kib},
     protocol::{Action, ClientEvent, ClientFrame},
 };
 use futures_util::{SinkExt, StreamExt};
@@ -151,9 +151,17 @@ pub async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome
     let progress = tokio::spawn({
         let counters = counters.clone();
         let histograms = histograms.clone();
+        let server = args.server_pid.clone();
         async move {
+            let mut ticks = cpu_ticks(&server);
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                let now = cpu_ticks(&server);
+                // Ticks are 1/100 s: over about a second, % of a core.
+                let cpu = now.zip(ticks).map_or(String::new(), |(now, before)| {
+                    format!(", server CPU {} %", now.saturating_sub(before))
+                });
+                ticks = now;
                 // This second's tail: where in the run a tail comes from.
                 let (p99, max) = {
                     let mut histograms = histograms.lock().unwrap_or_else(|e| e.into_inner());
@@ -163,7 +171,7 @@ pub async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome
                     figures
                 };
                 eprintln!(
-                    "[shard {shard}] {:>4.0}s sent {} received {}, this second's fan-out p99 {:.1} ms max {:.1} ms",
+                    "[shard {shard}] {:>4.0}s sent {} received {}, this second's fan-out p99 {:.1} ms max {:.1} ms{cpu}",
                     begin.elapsed().as_secs_f64(),
                     counters.typing_sent.load(Ordering::Relaxed)
                         + counters.actions_sent.load(Ordering::Relaxed),
