@@ -4,7 +4,8 @@
 # version. Safe to run again. Sourced by run.sh and test.sh.
 #
 #   scripts/setup.sh          the build toolchain
-#   scripts/setup.sh --test   the build toolchain, cargo-fuzz, Chromium, Playwright
+#   scripts/setup.sh --test   the build toolchain, clippy and rustfmt, cargo-fuzz,
+#                             Chromium, Playwright
 #                             and redis-server
 set -euo pipefail
 
@@ -58,6 +59,13 @@ fi
 npm_ci tools "wasm-opt (npm binaryen)"
 
 if [ "${1:-}" = "--test" ]; then
+  # The lints.
+  for component in clippy rustfmt; do
+    if ! rustup component list --installed | grep -q "^$component"; then
+      say "adding the $component component"
+      rustup component add "$component"
+    fi
+  done
   if [ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
     say "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 3 minutes, once)"
     fast_install "cargo-fuzz@$CARGO_FUZZ_VERSION" --locked
