@@ -23,8 +23,8 @@ use crate::{
     server::fanout::{Mailbox, Outgoing},
 };
 
-/// Most frames written between two flushes: a mailbox that refills as fast
-/// as it is written still lets the connection read.
+/// Most frames written between two flushes: a long queue reaches the
+/// client in parts, each flushed, rather than all after one flush.
 const BATCH_FRAMES: u8 = 64;
 
 /// One wake-up's writing, as far as it got.
