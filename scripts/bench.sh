@@ -28,8 +28,8 @@
 # of the medians: versus-cpu (server CPU per delivered frame at 40,000
 # delivered frames/s), versus-tail (p99 and p99.9 fan-out at 18,000
 # connections sending 1.25 frames/s, after a 3 s warm-up whose tail is
-# reported apart; each run's per-second tail is in its .log), versus-idle (RSS per idle connection
-# at 18,000 connections); solo-redis (one instance in process against one
+# reported apart; each run's per-second tail is in its .log), versus-idle
+# (RSS per idle connection at 18,000 connections); solo-redis (one instance in process against one
 # instance over a private Redis, 10,000 delivered frames/s, alternating);
 # versus-fleet (the same load in process against two instances over a
 # private Redis, every frame crossing it: CPU per frame of the fleet);
