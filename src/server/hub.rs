@@ -23,7 +23,7 @@ use tracing::warn;
 
 pub use super::backplane::{BackplaneError, JoinError, Joined, VerdictError};
 use super::{
-    backplane::{SharedBackplane, StoreFuture},
+    backplane::{RoomLink, SharedBackplane, StoreFuture},
     clock::{millis, Clock},
     fanout::{LocalRoom, Mailbox},
     room::JoinRequest,
@@ -59,6 +59,7 @@ pub struct Membership {
     /// Frames to send to this connection, in order. Ends (`None`) if the
     /// connection overflowed it, as a slow consumer.
     pub outbound: Arc<Mailbox>,
+    link: Arc<dyn RoomLink>,
     attachment: Attachment,
     clean: bool,
 }
@@ -73,6 +74,17 @@ impl Membership {
     /// The connection's id, shared with the room's list of mailboxes.
     pub fn conn(&self) -> &Arc<str> {
         &self.attachment.conn
+    }
+
+    /// Relays `frame` from member `from` to everyone in the room, on every
+    /// instance.
+    pub fn publish(
+        &self,
+        from: &MemberRef,
+        frame: ClientFrame,
+    ) -> StoreFuture<'static, Result<(), BackplaneError>> {
+        let now = self.attachment.hub.clock.now();
+        self.link.publish(from, frame, now)
     }
 }
 
@@ -147,21 +159,11 @@ impl Hub {
         let joined = self.backplane.join(room, request, self.clock.now()).await?;
         let membership = Membership {
             outbound,
+            link: joined.link.clone(),
             attachment,
             clean: false,
         };
         Ok((membership, joined))
-    }
-
-    /// Relays `frame` from member `from` to everyone in `room`, on every
-    /// instance.
-    pub fn publish(
-        &self,
-        room: &RoomName,
-        from: &MemberRef,
-        frame: ClientFrame,
-    ) -> StoreFuture<'static, Result<(), BackplaneError>> {
-        self.backplane.publish(room, from, frame, self.clock.now())
     }
 
     /// Relays the judge's verdict `action` about the player whose private id
@@ -360,8 +362,7 @@ mod tests {
             (PresenceEvent::Join, "id-cb".into())
         );
 
-        a.publish(
-            &room("r"),
+        on_a.publish(
             &MemberRef::new("id-ca", Role::Player),
             action(Action::Running),
         )
@@ -462,8 +463,7 @@ mod tests {
         let hub = hub_on(&bus, 2, clock);
         let (slow, _) = hub.join(&room("r"), request("slow", None)).await.unwrap();
         for _ in 0..3 {
-            hub.publish(
-                &room("r"),
+            slow.publish(
                 &MemberRef::new("x", Role::Player),
                 action(Action::Submitted),
             )

@@ -12,6 +12,8 @@
 //! - [`RoomStore`]: seats, presence and frames, numbered in the room's
 //!   sequence. Every store builds its roster changes with
 //!   [`Change`](super::room::Change) and only decides how to carry them out.
+//!   A seat comes with its [`RoomLink`], through which its connection's
+//!   frames go to the room without looking the room up again.
 //!
 //! The backplane owns the interface it delivers into ([`RoomSink`]); the
 //! fan-out implements it, so this layer names no type above it.
@@ -109,6 +111,24 @@ pub struct Joined {
     pub history: Vec<HistoryEntry>,
     /// Events numbered up to this may be missing from `history`.
     pub history_floor: u64,
+    /// Where the seat's connection publishes its frames.
+    pub link: Arc<dyn RoomLink>,
+}
+
+/// A seated connection's way to publish to its room: the in-process store
+/// keeps the room's state in it, so that a frame takes the room's lock
+/// and no other (no lookup, no lock shared by every room).
+pub trait RoomLink: Send + Sync + fmt::Debug + 'static {
+    /// Publishes `frame`, sent by member `from`, to every instance serving
+    /// the room, and records it in the roster. Frames from one caller are
+    /// delivered in the order published. What it waits on owns what it
+    /// needs, so that the caller's own state is free while it waits.
+    fn publish(
+        &self,
+        from: &MemberRef,
+        frame: ClientFrame,
+        now: u64,
+    ) -> StoreFuture<'static, Result<(), BackplaneError>>;
 }
 
 /// Where the backplane delivers a room's frames on this instance.
@@ -167,18 +187,6 @@ pub trait RoomStore: Send + Sync + 'static {
         room: &'a RoomName,
         now: u64,
     ) -> StoreFuture<'a, Result<Option<u64>, BackplaneError>>;
-
-    /// Publishes `frame`, sent by member `from`, to every instance serving
-    /// `room`, and records it in the roster. Frames from one caller are
-    /// delivered in the order published. What it waits on owns what it
-    /// needs, so that the caller's own state is free while it waits.
-    fn publish(
-        &self,
-        room: &RoomName,
-        from: &MemberRef,
-        frame: ClientFrame,
-        now: u64,
-    ) -> StoreFuture<'static, Result<(), BackplaneError>>;
 
     /// Publishes the judge's verdict `action` about the player whose
     /// private id is `player`, marked as the judge's, to every instance

@@ -2,12 +2,15 @@
 //! verdicts, through the instance's store and, while Redis is unreachable,
 //! its offline rooms.
 
-use super::{lock, numbering::Relayed, LocalSeat, RedisBackplane};
+use std::{fmt, sync::Arc};
+
+use super::{lock, numbering::Relayed, Instance, LocalSeat, RedisBackplane};
 use crate::{
     protocol::{Action, ClientEvent, ClientFrame, MemberRef, PlayerKey, RoomName, ServerFrame},
     server::{
         backplane::{
-            later, BackplaneError, JoinError, Joined, RoomStore, StoreFuture, VerdictError,
+            later, BackplaneError, JoinError, Joined, RoomLink, RoomStore, StoreFuture,
+            VerdictError,
         },
         room::JoinRequest,
     },
@@ -53,6 +56,10 @@ impl RoomStore for RedisBackplane {
                 members: roster.snapshot(now),
                 history,
                 history_floor,
+                link: Arc::new(RedisLink {
+                    instance: instance.clone(),
+                    room: room.clone(),
+                }),
             })
         })
     }
@@ -96,41 +103,6 @@ impl RoomStore for RedisBackplane {
         later(self.instance.expire(room, now))
     }
 
-    fn publish(
-        &self,
-        room: &RoomName,
-        from: &MemberRef,
-        frame: ClientFrame,
-        now: u64,
-    ) -> StoreFuture<'static, Result<(), BackplaneError>> {
-        let (instance, room, from) = (self.instance.clone(), room.clone(), from.clone());
-        later(async move {
-            let (room, from) = (&room, &from);
-            let event = frame.event.clone();
-            let frame = ServerFrame::relayed(frame, from, 0);
-            let id = instance.frame_id();
-            let frame = match instance
-                .relay(room, &from.id, &id, &event, frame, now)
-                .await
-            {
-                Ok(Relayed::Done | Relayed::NoRoom) => return Ok(()),
-                Ok(Relayed::Refused) => {
-                    instance.stats.unpublished();
-                    return Ok(());
-                }
-                Err(frame) => frame,
-            };
-            // Redis is down, or did not answer in time (it may still
-            // publish the frame later: the id tells that copy apart). The
-            // members here get the frame now, once.
-            instance.stats.unpublished();
-            if instance.first_delivery(&id) {
-                instance.deliver_locally(room, frame, Some((&from.id, &event, now)));
-            }
-            Ok(())
-        })
-    }
-
     fn publish_verdict<'a>(
         &'a self,
         room: &'a RoomName,
@@ -160,6 +132,56 @@ impl RoomStore for RedisBackplane {
                 Ok(Relayed::NoRoom) => Err(VerdictError::NoSuchPlayer),
                 Ok(Relayed::Refused) | Err(_) => Err(BackplaneError::Unavailable.into()),
             }
+        })
+    }
+}
+
+/// A seat's link to its room through Redis.
+struct RedisLink {
+    instance: Arc<Instance>,
+    room: RoomName,
+}
+
+impl fmt::Debug for RedisLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLink")
+            .field("room", &self.room)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RoomLink for RedisLink {
+    fn publish(
+        &self,
+        from: &MemberRef,
+        frame: ClientFrame,
+        now: u64,
+    ) -> StoreFuture<'static, Result<(), BackplaneError>> {
+        let (instance, room, from) = (self.instance.clone(), self.room.clone(), from.clone());
+        later(async move {
+            let (room, from) = (&room, &from);
+            let event = frame.event.clone();
+            let frame = ServerFrame::relayed(frame, from, 0);
+            let id = instance.frame_id();
+            let frame = match instance
+                .relay(room, &from.id, &id, &event, frame, now)
+                .await
+            {
+                Ok(Relayed::Done | Relayed::NoRoom) => return Ok(()),
+                Ok(Relayed::Refused) => {
+                    instance.stats.unpublished();
+                    return Ok(());
+                }
+                Err(frame) => frame,
+            };
+            // Redis is down, or did not answer in time (it may still
+            // publish the frame later: the id tells that copy apart). The
+            // members here get the frame now, once.
+            instance.stats.unpublished();
+            if instance.first_delivery(&id) {
+                instance.deliver_locally(room, frame, Some((&from.id, &event, now)));
+            }
+            Ok(())
         })
     }
 }

@@ -136,7 +136,7 @@ impl Session {
         // Its echo comes to this connection's mailbox while its task runs:
         // the loop's next turn finds it without a wake.
         self.membership.outbound.unwatch();
-        match self.relay.hub.publish(&self.room, &self.me, frame) {
+        match self.membership.publish(&self.me, frame) {
             Either::Left(done) => match self.published(done.into_inner(), kind, renamed) {
                 Some(text) => Asked::Reply(text),
                 None => Asked::Nothing,
