@@ -1,15 +1,16 @@
 //! Frame parsing and validation on arbitrary input: never panics, every
 //! accepted frame is written back in a shape that parses to the same frame
-//! (server frames byte for byte as serde_json writes them), and a client
-//! frame is decided alike by both of its readers.
+//! (server frames byte for byte as serde_json writes them, and renumbered
+//! in place as if read and written again), and a client frame is decided
+//! alike by both of its readers.
 
 #![no_main]
 
 use battle_status::{
     app::parse_battle_ref,
     protocol::{
-        parse_client_frame, Action, PlayerKey, PlayerName, Role, RoomName, ServerFrame, Since,
-        MAX_NAME_CHARS,
+        parse_client_frame, restamp, typing_sender, Action, PlayerKey, PlayerName, Role, RoomName,
+        ServerFrame, Since, MAX_NAME_CHARS,
     },
 };
 use libfuzzer_sys::fuzz_target;
@@ -30,8 +31,19 @@ fuzz_target!(|data: &[u8]| {
     if let Some(frame) = ServerFrame::parse(text) {
         let written = frame.to_json();
         assert_eq!(written, serde_json::to_string(&frame).unwrap(), "same bytes as serde");
+        // Renumbered in place as if read and written again.
+        let stamped = matches!(
+            frame,
+            ServerFrame::Typing(_) | ServerFrame::Action(_) | ServerFrame::Away(_) | ServerFrame::Name(_)
+        );
+        let numbered = stamped.then(|| frame.clone().with_seq(7).to_json());
+        assert_eq!(restamp(&written, 7), numbered);
+        if let Some(from) = typing_sender(&written) {
+            assert!(matches!(&frame, ServerFrame::Typing(s) if &*s.from == from));
+        }
         assert_eq!(ServerFrame::parse(&written), Some(frame));
     }
+    let _ = (restamp(text, 7), typing_sender(text));
     if let Ok(action) = Action::parse(text) {
         assert_eq!(action.code(), text, "accepted codes are canonical");
     }

@@ -22,8 +22,8 @@ pub use self::{
         MIN_PLAYER_KEY_CHARS,
     },
     server_frame::{
-        Connection, HistoryEntry, JsonTree, MemberRef, MemberState, Presence, PresenceEvent,
-        ServerFrame, Snapshot, Stamped, Welcome,
+        restamp, typing_sender, Connection, HistoryEntry, JsonTree, MemberRef, MemberState,
+        Presence, PresenceEvent, ServerFrame, Snapshot, Stamped, Welcome,
     },
 };
 

@@ -12,7 +12,10 @@ mod read;
 mod tree;
 mod wire;
 
-pub use self::tree::JsonTree;
+pub use self::{
+    tree::JsonTree,
+    wire::{restamp, typing_sender},
+};
 
 /// Whether a member's connection is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

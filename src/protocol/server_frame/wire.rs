@@ -8,6 +8,48 @@
 use super::Stamped;
 use crate::protocol::json_text::{count, number, string};
 
+/// How the texts of the kinds [`stamped_json`] writes begin: typing first.
+const STAMPED_HEADS: [&str; 4] = [
+    "{\"type\":\"typing\"",
+    "{\"type\":\"action\"",
+    "{\"type\":\"away\"",
+    "{\"type\":\"name\"",
+];
+
+/// A stamped frame's text as [`stamped_json`] writes it, numbered `seq`
+/// instead, without reading the rest: how an instance numbers a frame
+/// that another instance wrote. `None` for any other text.
+///
+/// The first `,"seq":` is the field's: inside a written string every `"`
+/// is escaped, so a comma followed by a quote is never part of one.
+pub fn restamp(json: &str, seq: u64) -> Option<String> {
+    const KEY: &str = ",\"seq\":";
+    if !STAMPED_HEADS.iter().any(|head| json.starts_with(head)) {
+        return None;
+    }
+    let at = json.find(KEY)? + KEY.len();
+    let digits = json[at..].bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &json[at + digits..];
+    if digits == 0 || !(rest == "}" || rest == ",\"judge\":true}") {
+        return None;
+    }
+    let mut out = String::with_capacity(json.len() + 20);
+    out.push_str(&json[..at]);
+    count(&mut out, seq);
+    out.push_str(rest);
+    Some(out)
+}
+
+/// The sender of a typing ping whose text [`stamped_json`] wrote, if its
+/// id is written as it is (ids are; anything escaped is `None`).
+pub fn typing_sender(json: &str) -> Option<&str> {
+    const KEY: &str = ",\"from\":\"";
+    let fields = json.strip_prefix(STAMPED_HEADS[0])?;
+    let from = &fields[fields.find(KEY)? + KEY.len()..];
+    let id = &from[..from.find('"')?];
+    (!id.contains('\\')).then_some(id)
+}
+
 /// `{"type":"<kind>", ...the stamped fields}` as serde_json writes them.
 pub(super) fn stamped_json(kind: &str, stamped: &Stamped) -> String {
     let Stamped {
@@ -65,13 +107,17 @@ pub(super) fn stamped_json(kind: &str, stamped: &Stamped) -> String {
 mod tests {
     use serde_json::Number;
 
-    use crate::protocol::{Action, PlayerName, ServerFrame, Stamped};
+    use super::{restamp, typing_sender};
+    use crate::protocol::{
+        Action, MemberRef, PlayerName, Presence, PresenceEvent, Role, ServerFrame, Stamped,
+    };
 
-    const TEXTS: [&str; 4] = [
+    const TEXTS: [&str; 5] = [
         "c-1",
         "quote \" back \\ slash",
         "tab\tnul\u{0}\u{1f} del\u{7f} \u{8}\u{c}\n\r",
         "é 漢 🦀 </script>",
+        ",\"seq\":1,\"from\":\"x",
     ];
 
     #[test]
@@ -110,10 +156,13 @@ mod tests {
                                     ServerFrame::Away(stamped.clone()),
                                     ServerFrame::Name(stamped),
                                 ] {
-                                    assert_eq!(
-                                        frame.to_json(),
-                                        serde_json::to_string(&frame).unwrap()
-                                    );
+                                    let json = frame.to_json();
+                                    assert_eq!(json, serde_json::to_string(&frame).unwrap());
+                                    let numbered = frame.clone().with_seq(42).to_json();
+                                    assert_eq!(restamp(&json, 42), Some(numbered));
+                                    let sender = matches!(frame, ServerFrame::Typing(_))
+                                        && !from.contains(['"', '\\']);
+                                    assert_eq!(typing_sender(&json), sender.then_some(from));
                                     written += 1;
                                 }
                             }
@@ -122,6 +171,28 @@ mod tests {
                 }
             }
         }
-        assert_eq!(written, 5 * 3 * 3 * 6 * 3 * 2 * 4);
+        assert_eq!(written, 6 * 3 * 3 * 6 * 3 * 2 * 4);
+    }
+
+    #[test]
+    fn only_a_stamped_frame_is_renumbered_in_place() {
+        let presence = ServerFrame::Presence(Presence {
+            event: PresenceEvent::Join,
+            member: MemberRef::new("m1", Role::Player),
+            seq: 0,
+        });
+        for json in [
+            presence.to_json(),
+            ServerFrame::Heartbeat.to_json(),
+            r#"{"type":"typing","from":"m1"}"#.into(),
+            r#"{"type":"typing","from":"m1","seq":}"#.into(),
+            r#"{"type":"typing","from":"m1","seq":1,"x":2}"#.into(),
+            r#"{"type":"typingx","from":"m1","seq":1}"#.into(),
+            String::new(),
+        ] {
+            assert_eq!(restamp(&json, 42), None, "{json}");
+        }
+        assert_eq!(typing_sender(&presence.to_json()), None);
+        assert_eq!(typing_sender(r#"{"type":"typing","from":"m1"#), None);
     }
 }

@@ -301,6 +301,10 @@ mod tests {
             self.0.lock().unwrap().push(seq);
         }
 
+        fn deliver_text(&self, seq: u64, _: String, _: Option<Arc<str>>) {
+            self.0.lock().unwrap().push(seq);
+        }
+
         fn replaced(&self, _: &str) {}
     }
 

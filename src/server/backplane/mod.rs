@@ -138,6 +138,11 @@ pub trait RoomSink: Send + Sync + 'static {
     /// `frame`, numbered `seq` in its room, for every member here.
     fn deliver(&self, seq: u64, frame: ServerFrame);
 
+    /// The same for a stamped frame whose text, numbered `seq`, is already
+    /// written (another instance wrote it; only the number was changed);
+    /// `typing_from` is its sender if it is a typing ping.
+    fn deliver_text(&self, seq: u64, text: String, typing_from: Option<Arc<str>>);
+
     /// Connection `conn` lost its seat to a newer connection with the same
     /// key: it must close.
     fn replaced(&self, conn: &str);

@@ -57,21 +57,13 @@ impl LocalRoom {
     fn lock(&self) -> MutexGuard<'_, Vec<(Arc<str>, Arc<Mailbox>)>> {
         self.mailboxes.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-impl RoomSink for LocalRoom {
     /// Hands the frame to the room's connections. Never blocks: a full
     /// mailbox gives up typing pings first; one that is full of actions is
     /// closed, and its connection with it (as a slow consumer).
-    fn deliver(&self, seq: u64, frame: ServerFrame) {
-        let frame = frame.with_seq(seq);
-        let text = frame.to_json();
-        let frame = match frame {
-            ServerFrame::Typing(stamped) => Outbound::typing(text, seq, stamped.from),
-            _ => Outbound::lasting(text, seq),
-        };
+    fn hand_out(&self, frame: &Outbound) {
         self.lock()
-            .retain(|(_, mailbox)| match mailbox.push(&frame) {
+            .retain(|(_, mailbox)| match mailbox.push(frame) {
                 Fit::Queued => {
                     self.stats.delivered();
                     true
@@ -91,6 +83,24 @@ impl RoomSink for LocalRoom {
                 // Closing for shutdown: the page comes back and catches up.
                 Fit::Closed => false,
             });
+    }
+}
+
+impl RoomSink for LocalRoom {
+    fn deliver(&self, seq: u64, frame: ServerFrame) {
+        let frame = frame.with_seq(seq);
+        let text = frame.to_json();
+        self.hand_out(&match frame {
+            ServerFrame::Typing(stamped) => Outbound::typing(text, seq, stamped.from),
+            _ => Outbound::lasting(text, seq),
+        });
+    }
+
+    fn deliver_text(&self, seq: u64, text: String, typing_from: Option<Arc<str>>) {
+        self.hand_out(&match typing_from {
+            Some(from) => Outbound::typing(text, seq, from),
+            None => Outbound::lasting(text, seq),
+        });
     }
 
     fn replaced(&self, conn: &str) {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use super::keys::{action_field, away_field, name_field, owner_field, typing_field};
 use crate::{
-    protocol::{Action, ClientEvent, HistoryEntry, PlayerName, PresenceEvent, ServerFrame},
+    protocol::{
+        restamp, Action, ClientEvent, HistoryEntry, PlayerName, PresenceEvent, ServerFrame,
+    },
     server::room::{Change, Roster},
 };
 
@@ -22,6 +24,16 @@ pub enum Message {
         id: Option<String>,
         /// The frame.
         frame: ServerFrame,
+    },
+    /// A stamped frame (typing, action, away, name), as `Frame` is, with
+    /// its text numbered in place: handed to members without being read.
+    Stamped {
+        /// Its number in the room's sequence.
+        seq: u64,
+        /// The publishing instance's id for it, if it has one.
+        id: Option<String>,
+        /// The frame's text, numbered `seq`.
+        text: String,
     },
     /// This connection lost its seat to a newer one: `r|<conn>`.
     Replaced(String),
@@ -44,6 +56,9 @@ impl Message {
             Some((id, json)) if !id.starts_with('{') => (Some(id.to_owned()), json),
             _ => (None, body),
         };
+        if let Some(text) = restamp(json, seq) {
+            return Some(Self::Stamped { seq, id, text });
+        }
         Some(Self::Frame {
             seq,
             id,
@@ -220,7 +235,7 @@ impl Commit {
 mod tests {
     use super::*;
     use crate::{
-        protocol::{MemberRef, PlayerKey, Presence, Role},
+        protocol::{ClientFrame, MemberRef, PlayerKey, Presence, Role},
         server::room::{JoinRequest, Limits, HISTORY_LEN},
     };
 
@@ -275,6 +290,21 @@ mod tests {
             "-1|{\"type\":\"heartbeat\"}",
         ] {
             assert_eq!(Message::parse(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn a_stamped_frame_on_the_channel_is_numbered_in_place_without_being_read() {
+        let from = MemberRef::new("m1", Role::Player);
+        for event in [ClientEvent::Typing, ClientEvent::Action(Action::Accepted)] {
+            let frame = ServerFrame::relayed(ClientFrame::new(event), &from, 0);
+            let text = format!("14|node-a.8|{}", frame.to_json());
+            let expected = Message::Stamped {
+                seq: 14,
+                id: Some("node-a.8".into()),
+                text: frame.with_seq(14).to_json(),
+            };
+            assert_eq!(Message::parse(&text), Some(expected));
         }
     }
 

@@ -21,7 +21,9 @@ use super::{
     codec::Message,
     keys,
     liveness::{no_reply, Liveness, PING_PERIOD},
-    lock, Instance,
+    lock,
+    offline::Subscription,
+    Instance,
 };
 use crate::{
     backoff::Backoff,
@@ -186,6 +188,18 @@ impl Instance {
         Ok(())
     }
 
+    /// `true` for a frame of this instance that its members already got
+    /// (delivered here when its publish timed out), which they must not
+    /// get twice: the room's numbering moves past it.
+    fn delivered_here(&self, local: &Subscription, seq: u64, id: Option<String>) -> bool {
+        let ours = id.filter(|id| id.starts_with(self.node.as_str()));
+        if ours.is_some_and(|id| !self.first_delivery(&id)) {
+            local.skip(seq);
+            return true;
+        }
+        false
+    }
+
     /// Hands a message of a room's channel to the room's sink.
     fn dispatch(self: &Arc<Self>, message: &redis::Msg) {
         let Some(room) = keys::room_of_channel(message.get_channel_name()) else {
@@ -196,12 +210,14 @@ impl Instance {
         };
         let text = std::str::from_utf8(message.get_payload_bytes()).unwrap_or_default();
         match Message::parse(text) {
+            Some(Message::Stamped { seq, id, text }) => {
+                if self.delivered_here(&local, seq, id) {
+                    return;
+                }
+                local.deliver_text(seq, text);
+            }
             Some(Message::Frame { seq, id, frame }) => {
-                // A frame of this instance that its members already got
-                // (delivered here when its publish timed out): not twice.
-                let ours = id.filter(|id| id.starts_with(self.node.as_str()));
-                if ours.is_some_and(|id| !self.first_delivery(&id)) {
-                    local.skip(seq);
+                if self.delivered_here(&local, seq, id) {
                     return;
                 }
                 if let ServerFrame::Presence(Presence {

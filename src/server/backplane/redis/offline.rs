@@ -16,7 +16,9 @@ use tokio::sync::{watch, Notify};
 
 use super::{codec::record_field, local_first::LocalFirst, lock, Instance, LocalSeat};
 use crate::{
-    protocol::{ClientEvent, MemberRef, Presence, PresenceEvent, RoomName, ServerFrame},
+    protocol::{
+        typing_sender, ClientEvent, MemberRef, Presence, PresenceEvent, RoomName, ServerFrame,
+    },
     server::{
         backplane::{BackplaneError, RoomSink},
         room::JoinRequest,
@@ -106,6 +108,14 @@ impl Subscription {
         let mut log = self.log();
         log.seq = log.seq.max(seq);
         self.sink.deliver(seq, frame);
+    }
+
+    /// Hands the room a stamped frame numbered `seq`, already written.
+    pub fn deliver_text(&self, seq: u64, text: String) {
+        let typing_from = typing_sender(&text).map(Arc::from);
+        let mut log = self.log();
+        log.seq = log.seq.max(seq);
+        self.sink.deliver_text(seq, text, typing_from);
     }
 }
 
