@@ -7,6 +7,8 @@
 #
 #   scripts/bench.sh                 every scenario
 #   scripts/bench.sh small search    only the named ones
+#   PIN=1 scripts/bench.sh versus-tail   servers on one core, the generator
+#                                        on the other
 #
 # Scenarios: small (100 rooms x 2 at 1.25/s), large (9,000 rooms x 2 at
 # 1.25/s), search (highest sustainable rate, 50 rooms x 2), idle (RSS per
@@ -49,7 +51,17 @@ mkdir -p target/bench
 cargo leptos build --release --precompress
 cargo build --release --features loadgen --bin loadgen
 cargo build --release --features ssr --bin bare-relay
-LOADGEN=target/release/loadgen
+# PIN=1: the servers and Redis run on core 0 and the generator on core 1
+# (taskset; each process's runtime then starts one worker), so that the
+# generator's own work is not added to the fan-out of whichever relay takes
+# more CPU. Without it both share the two cores.
+if [ -n "${PIN:-}" ]; then
+  ON_SERVER_CORE=(taskset -c 0)
+  LOADGEN=(taskset -c 1 target/release/loadgen)
+else
+  ON_SERVER_CORE=()
+  LOADGEN=(target/release/loadgen)
+fi
 
 # Instances started for the current scenario, and Redis if it has one.
 pids=()
@@ -80,7 +92,7 @@ start_bare() {
 # waits until its /readyz answers 200, and adds its address to $addrs.
 launch() {
   local log="target/bench/server-${#pids[@]}.log" addr=""
-  "$@" > "$log" 2>&1 &
+  "${ON_SERVER_CORE[@]}" "$@" > "$log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 600); do
     addr=$(grep -o 'listening on http://[0-9.:]*' "$log" | sed 's|listening on http://||' || true)
@@ -97,7 +109,7 @@ launch() {
 start_redis() {
   local port
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no > target/bench/redis.log 2>&1 &
+  "${ON_SERVER_CORE[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no > target/bench/redis.log 2>&1 &
   redis_pid=$!
   redis_url="redis://127.0.0.1:$port/"
   for _ in $(seq 1 100); do
@@ -132,7 +144,7 @@ scenario() {
   esac
   local watched
   watched=$(IFS=,; echo "${pids[*]}${redis_pid:+,$redis_pid}")
-  "$LOADGEN" --addr "$addrs" --server-pid "$watched" "$@" 2>&1 | grep -v '^\[shard' | tee "target/bench/$name.txt"
+  "${LOADGEN[@]}" --addr "$addrs" --server-pid "$watched" "$@" 2>&1 | grep -v '^\[shard' | tee "target/bench/$name.txt"
   stop_servers
 }
 
@@ -147,12 +159,12 @@ storm() {
   start_server
   {
     echo "== storm: canary alone"
-    "$LOADGEN" --addr "$addrs" "${canary[@]}" 2>&1 | grep -v '^\[shard'
+    "${LOADGEN[@]}" --addr "$addrs" "${canary[@]}" 2>&1 | grep -v '^\[shard'
     echo "== storm: canary during 10,000 sockets opened at once, with --retry"
-    "$LOADGEN" --addr "$addrs" "${canary[@]}" > target/bench/storm-canary.txt 2>&1 &
+    "${LOADGEN[@]}" --addr "$addrs" "${canary[@]}" > target/bench/storm-canary.txt 2>&1 &
     local canary_pid=$!
     sleep 2
-    "$LOADGEN" --addr "$addrs" --server-pid "${pids[0]}" --rooms 5000 --per-room 2 --rate 0 \
+    "${LOADGEN[@]}" --addr "$addrs" --server-pid "${pids[0]}" --rooms 5000 --per-room 2 --rate 0 \
       --duration 1 --idle 0 --ramp 100000 --retry 2>&1 | grep -v '^\[shard'
     wait "$canary_pid"
     echo "-- the canary, during the storm:"
@@ -187,7 +199,7 @@ frozen() {
     for state in healthy frozen; do
       start_redis
       start_server BATTLE_REDIS_URL="$redis_url"
-      "$LOADGEN" --addr "$addrs" --server-pid "${pids[0]}" --rooms 100 --per-room 2 --rate 5 \
+      "${LOADGEN[@]}" --addr "$addrs" --server-pid "${pids[0]}" --rooms 100 --per-room 2 --rate 5 \
         --duration 15 --idle 8 > "target/bench/frozen-$state-$run.txt" 2>&1 &
       local loadgen_pid=$!
       sleep 2
@@ -227,7 +239,7 @@ versus() {
       esac
       watched=$(IFS=,; echo "${pids[*]}${redis_pid:+,$redis_pid}")
       base=$(awk '/VmRSS/ { print $2 }' "/proc/${pids[0]}/status")
-      "$LOADGEN" --addr "$addrs" --server-pid "$watched" --json "$@" 2> "target/bench/$name-$relay-$run.log" \
+      "${LOADGEN[@]}" --addr "$addrs" --server-pid "$watched" --json "$@" 2> "target/bench/$name-$relay-$run.log" \
         | tail -n 1 | python3 -c 'import json, sys; d = json.load(sys.stdin); d["rss_base_kib"] = int(sys.argv[1]); print(json.dumps(d))' "$base" \
         > "target/bench/$name-$relay-$run.json"
       stop_servers
@@ -311,7 +323,7 @@ counted() {
       valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --addr 127.0.0.1:0 "${server_flags[@]}"
   fi
   if [ $# -gt 0 ]; then
-    "$LOADGEN" --addr "$addrs" --json "$@" 2> /dev/null | tail -n 1 > "target/bench/profile-$relay.json"
+    "${LOADGEN[@]}" --addr "$addrs" --json "$@" 2> /dev/null | tail -n 1 > "target/bench/profile-$relay.json"
   fi
   stop_servers
   awk '/^(summary|totals):/ { ir = $2 } END { print ir }' "$out"
