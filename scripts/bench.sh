@@ -35,6 +35,9 @@
 # instance over a private Redis, 10,000 delivered frames/s, alternating);
 # versus-fleet (the same load in process against two instances over a
 # private Redis, every frame crossing it: CPU per frame of the fleet);
+# fleet-split (where the fleet's CPU goes: each instance's and Redis');
+# publish-script (the instructions Redis runs per typing ping's script
+# call);
 # baseline-cpu and baseline-tail (the loads of versus-cpu and versus-tail
 # on this build against an earlier one: BASELINE=<server binary>); profile
 # (instructions per delivered frame under valgrind's callgrind, this build
@@ -329,6 +332,75 @@ counted() {
   awk '/^(summary|totals):/ { ir = $2 } END { print ir }' "$out"
 }
 
+# fleet-split: the versus-fleet load on two instances over a private Redis
+# (each room's players on different instances), three runs, alternating
+# with the server binary $BASELINE if set: each process's CPU ticks
+# (utime+stime from /proc, 10 ms) over the generator's run, and Redis'
+# figures for the publish script (INFO commandstats, reset before it).
+fleet_split() {
+  local run bin port one two redis
+  for run in 1 2 3; do
+    for bin in target/release/battle-status ${BASELINE:-}; do
+      start_redis
+      server_bin=$bin start_server BATTLE_REDIS_URL="$redis_url"
+      server_bin=$bin start_server BATTLE_REDIS_URL="$redis_url"
+      port=${redis_url##*:}; port=${port%/}
+      redis-cli -p "$port" CONFIG RESETSTAT > /dev/null
+      one=$(cpu_ticks "${pids[0]}"); two=$(cpu_ticks "${pids[1]}"); redis=$(cpu_ticks "$redis_pid")
+      "${LOADGEN[@]}" --addr "$addrs" --rooms 50 --per-room 2 --rate 50 --duration 15 > /dev/null 2>&1
+      echo "$bin run $run: CPU ticks instance 1 $(( $(cpu_ticks "${pids[0]}") - one ))," \
+        "instance 2 $(( $(cpu_ticks "${pids[1]}") - two )), Redis $(( $(cpu_ticks "$redis_pid") - redis ))"
+      redis-cli -p "$port" INFO commandstats | grep -E '^cmdstat_(evalsha|publish|hincrby|hset|hget|hexists|pexpire):' \
+        | sed 's/,rejected_calls.*//; s/^/  /'
+      stop_servers
+    done
+  done | tee target/bench/fleet-split.txt
+}
+
+# cpu_ticks PID: the CPU time PID has used, user and kernel, in 10 ms ticks.
+cpu_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# publish-script: the instructions Redis runs for one typing ping's script
+# call (scripts/publish.lua, with the arguments an instance sends, a room
+# hash shaped like a real one and two subscribed instances), counted by
+# valgrind's callgrind: the count for 15,000 calls less the count for
+# 5,000, over 10,000. Three runs, alternating with the script in the file
+# $BASELINE_SCRIPT if set (an earlier version, to compare in one run).
+publish_script() {
+  local run script
+  for run in 1 2 3; do
+    for script in src/server/backplane/redis/scripts/publish.lua ${BASELINE_SCRIPT:-}; do
+      echo "$script run $run: $(( ($(script_calls "$script" 15000) - $(script_calls "$script" 5000)) / 10000 )) instructions a call"
+    done
+  done | tee target/bench/publish-script.txt
+}
+
+# script_calls SCRIPT N: the instructions a redis-server under callgrind
+# runs, from its start to its shutdown, with N calls of SCRIPT.
+script_calls() {
+  local script=$1 calls=$2 port sha subscribers=() out=target/bench/callgrind.redis.out
+  local frame='{"type":"typing","clientId":"c-123456","ts":1733450000000,"from":"m0-abcdefgh","seq":0}'
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  valgrind --tool=callgrind --callgrind-out-file="$out" redis-server --port "$port" --bind 127.0.0.1 \
+    --save '' --appendonly no > target/bench/redis.log 2>&1 &
+  local redis=$!
+  for _ in $(seq 1 100); do redis-cli -p "$port" PING > /dev/null 2>&1 && break; sleep 0.2; done
+  redis-cli -p "$port" HSET battle:room:r v 3 seq 0 n:c1 A n:c2 B roster \
+    '{"members":[{"id":"m0-abcdefgh","name":"Player 0"},{"id":"m1-abcdefgh","name":"Player 1"}]}' > /dev/null
+  for _ in 1 2; do
+    redis-cli -p "$port" SUBSCRIBE battle:room:r > /dev/null 2>&1 &
+    subscribers+=($!)
+  done
+  sha=$(redis-cli -p "$port" SCRIPT LOAD "$(cat "$script")")
+  redis-benchmark -p "$port" -n "$calls" -c 1 -q EVALSHA "$sha" 2 battle:room:r battle:log:r \
+    t:m0 1733450000000 "$frame" 60000 0 1733450000000 200 A-17 A battle:node: "" > /dev/null
+  redis-cli -p "$port" SHUTDOWN NOSAVE > /dev/null 2>&1 || true
+  wait "$redis" "${subscribers[@]}" 2> /dev/null || true
+  awk '/^(summary|totals):/ { ir = $2 } END { print ir }' "$out"
+}
+
 page() {
   echo "== page: transfer size of the battle page and time to a live page"
   {
@@ -377,7 +449,7 @@ PY
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page versus-cpu versus-tail versus-idle solo-redis versus-fleet profile)
+[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page versus-cpu versus-tail versus-idle solo-redis versus-fleet fleet-split publish-script profile)
 for name in "${want[@]}"; do
   case "$name" in
     small) scenario small 1 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
@@ -391,6 +463,8 @@ for name in "${want[@]}"; do
     fleet-history) history fleet-history redis:2 ;;
     frozen) frozen ;;
     page) page ;;
+    fleet-split) fleet_split ;;
+    publish-script) publish_script ;;
     versus-cpu) versus versus-cpu bare --rooms 50 --per-room 2 --rate 200 --duration 15 ;;
     versus-tail) versus versus-tail bare --rooms 9000 --per-room 2 --rate 1.25 --duration 30 --ramp 3000 --warmup 3 ;;
     versus-idle) versus versus-idle bare --rooms 9000 --per-room 2 --rate 0 --duration 1 --idle 5 --ramp 3000 ;;

@@ -11,6 +11,12 @@
 -- (ms), history length, the frame's id (published as
 -- '<seq>|<id>|<frame>'), the caller's instance id, the prefix of
 -- instances' liveness keys, the seq given ('' to number it here).
+--
+-- The room's hash is not given its TTL again here: commit.lua sets it, and
+-- the upkeep of every instance with a member in the room refreshes it a
+-- third of the TTL apart (a PEXPIRE was an eighth of the instructions
+-- Redis ran for a typing ping). The history stream is, since its first
+-- XADD creates it without one.
 if redis.call('HEXISTS', KEYS[1], 'roster') == 0 then return {-1, 0} end
 local me, sole = ARGV[9], redis.call('HGET', KEYS[1], 'sole')
 local seq
@@ -28,7 +34,6 @@ else
   redis.call('PUBLISH', KEYS[1], seq .. '|' .. ARGV[8] .. '|' .. ARGV[3])
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local keep = tonumber(ARGV[7])
 if ARGV[5] == '1' and keep > 0 then
   if redis.call('XLEN', KEYS[2]) >= keep then
