@@ -363,6 +363,27 @@ async fn subscribed_rooms(redis: &RedisServer) -> Vec<String> {
     rooms
 }
 
+/// Nothing a shared room keeps in Redis outlives it: its hash and its
+/// history expire once no instance serves the room (frames write to the
+/// hash without giving it its TTL again: the seats' commits do).
+#[tokio::test]
+async fn every_key_of_a_shared_room_in_redis_has_a_ttl() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (spawn_on_redis(&redis).await, spawn_on_redis(&redis).await);
+    let mut alice = Player::join_path(&a, &as_player("ttl", ALICE_KEY)).await;
+    let mut bob = Player::join_path(&b, &as_player("ttl", BOB_KEY)).await;
+    alice.expect_presence("join", &bob.me).await;
+    bob.send(r#"{"type":"typing"}"#).await;
+    alice.next_of("typing").await;
+    alice.send(r#"{"type":"action","action":"RUNNING"}"#).await;
+    bob.next_of("action").await;
+
+    for key in ["battle:room:ttl", "battle:room:ttl:log"] {
+        let ttl: i64 = redis::from_redis_value(redis_query(&redis, &["PTTL", key]).await).unwrap();
+        assert!(ttl > 0, "{key} has no TTL ({ttl})");
+    }
+}
+
 #[tokio::test]
 async fn each_instance_has_one_subscriber_connection_for_the_rooms_it_serves() {
     let redis = RedisServer::start().await;

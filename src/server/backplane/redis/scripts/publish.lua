@@ -12,11 +12,12 @@
 -- '<seq>|<id>|<frame>'), the caller's instance id, the prefix of
 -- instances' liveness keys, the seq given ('' to number it here).
 --
--- The room's hash is not given its TTL again here: commit.lua sets it, and
--- the upkeep of every instance with a member in the room refreshes it a
--- third of the TTL apart (a PEXPIRE was an eighth of the instructions
--- Redis ran for a typing ping). The history stream is, since its first
--- XADD creates it without one.
+-- The room's hash is not given its TTL again here: commit.lua sets it
+-- with every roster change (a seat is taken before any frame), and the
+-- upkeep of every instance with a member in the room refreshes it a third
+-- of the TTL apart (a PEXPIRE was an eighth of the instructions Redis ran
+-- for a typing ping). An event, one frame in many, still gives the history
+-- stream its TTL, in case its XADD is the one that created the stream.
 if redis.call('HEXISTS', KEYS[1], 'roster') == 0 then return {-1, 0} end
 local me, sole = ARGV[9], redis.call('HGET', KEYS[1], 'sole')
 local seq
