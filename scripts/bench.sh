@@ -108,13 +108,14 @@ launch() {
   echo "the server did not become ready (see $log)" >&2; exit 1
 }
 
-# start_redis: a private redis-server on a free port; sets $redis_url.
+# start_redis [WRAPPER...]: a private redis-server on a free port, run
+# under WRAPPER if given (valgrind, say); sets $redis_port and $redis_url.
 start_redis() {
-  local port
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "${ON_SERVER_CORE[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no > target/bench/redis.log 2>&1 &
+  redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "${ON_SERVER_CORE[@]}" "$@" redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    > target/bench/redis.log 2>&1 &
   redis_pid=$!
-  redis_url="redis://127.0.0.1:$port/"
+  redis_url="redis://127.0.0.1:$redis_port/"
   for _ in $(seq 1 100); do
     grep -q 'Ready to accept connections' target/bench/redis.log && return
     sleep 0.1
@@ -196,7 +197,7 @@ history() {
 # then (in the frozen runs) Redis is made to hang for 40 s, and 6 s later
 # (past the detection) the players send for 15 s.
 frozen() {
-  local run state port
+  local run state
   : > target/bench/frozen.txt
   for run in 1 2 3; do
     for state in healthy frozen; do
@@ -207,8 +208,7 @@ frozen() {
       local loadgen_pid=$!
       sleep 2
       if [ "$state" = frozen ]; then
-        port=${redis_url##*:}; port=${port%/}
-        redis-cli -p "$port" DEBUG SLEEP 40 > /dev/null &
+        redis-cli -p "$redis_port" DEBUG SLEEP 40 > /dev/null &
       fi
       wait "$loadgen_pid"
       { echo "== $state, run $run"; grep -v '^\[shard' "target/bench/frozen-$state-$run.txt"; } >> target/bench/frozen.txt
@@ -338,19 +338,18 @@ counted() {
 # (utime+stime from /proc, 10 ms) over the generator's run, and Redis'
 # figures for the publish script (INFO commandstats, reset before it).
 fleet_split() {
-  local run bin port one two redis
+  local run bin one two redis
   for run in 1 2 3; do
     for bin in target/release/battle-status ${BASELINE:-}; do
       start_redis
       server_bin=$bin start_server BATTLE_REDIS_URL="$redis_url"
       server_bin=$bin start_server BATTLE_REDIS_URL="$redis_url"
-      port=${redis_url##*:}; port=${port%/}
-      redis-cli -p "$port" CONFIG RESETSTAT > /dev/null
+      redis-cli -p "$redis_port" CONFIG RESETSTAT > /dev/null
       one=$(cpu_ticks "${pids[0]}"); two=$(cpu_ticks "${pids[1]}"); redis=$(cpu_ticks "$redis_pid")
       "${LOADGEN[@]}" --addr "$addrs" --rooms 50 --per-room 2 --rate 50 --duration 15 > /dev/null 2>&1
       echo "$bin run $run: CPU ticks instance 1 $(( $(cpu_ticks "${pids[0]}") - one ))," \
         "instance 2 $(( $(cpu_ticks "${pids[1]}") - two )), Redis $(( $(cpu_ticks "$redis_pid") - redis ))"
-      redis-cli -p "$port" INFO commandstats | grep -E '^cmdstat_(evalsha|publish|hincrby|hset|hget|hexists|pexpire):' \
+      redis-cli -p "$redis_port" INFO commandstats | grep -E '^cmdstat_(evalsha|publish|hincrby|hset|hget|hexists|pexpire):' \
         | sed 's/,rejected_calls.*//; s/^/  /'
       stop_servers
     done
@@ -380,24 +379,20 @@ publish_script() {
 # script_calls SCRIPT N: the instructions a redis-server under callgrind
 # runs, from its start to its shutdown, with N calls of SCRIPT.
 script_calls() {
-  local script=$1 calls=$2 port sha subscribers=() out=target/bench/callgrind.redis.out
+  local script=$1 calls=$2 sha subscribers=() out=target/bench/callgrind.redis.out
   local frame='{"type":"typing","clientId":"c-123456","ts":1733450000000,"from":"m0-abcdefgh","seq":0}'
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  valgrind --tool=callgrind --callgrind-out-file="$out" redis-server --port "$port" --bind 127.0.0.1 \
-    --save '' --appendonly no > target/bench/redis.log 2>&1 &
-  local redis=$!
-  for _ in $(seq 1 100); do redis-cli -p "$port" PING > /dev/null 2>&1 && break; sleep 0.2; done
-  redis-cli -p "$port" HSET battle:room:r v 3 seq 0 n:c1 A n:c2 B roster \
+  start_redis valgrind --tool=callgrind --callgrind-out-file="$out"
+  redis-cli -p "$redis_port" HSET battle:room:r v 3 seq 0 n:c1 A n:c2 B roster \
     '{"members":[{"id":"m0-abcdefgh","name":"Player 0"},{"id":"m1-abcdefgh","name":"Player 1"}]}' > /dev/null
   for _ in 1 2; do
-    redis-cli -p "$port" SUBSCRIBE battle:room:r > /dev/null 2>&1 &
+    redis-cli -p "$redis_port" SUBSCRIBE battle:room:r > /dev/null 2>&1 &
     subscribers+=($!)
   done
-  sha=$(redis-cli -p "$port" SCRIPT LOAD "$(cat "$script")")
-  redis-benchmark -p "$port" -n "$calls" -c 1 -q EVALSHA "$sha" 2 battle:room:r battle:log:r \
+  sha=$(redis-cli -p "$redis_port" SCRIPT LOAD "$(cat "$script")")
+  redis-benchmark -p "$redis_port" -n "$calls" -c 1 -q EVALSHA "$sha" 2 battle:room:r battle:log:r \
     t:m0 1733450000000 "$frame" 60000 0 1733450000000 200 A-17 A battle:node: "" > /dev/null
-  redis-cli -p "$port" SHUTDOWN NOSAVE > /dev/null 2>&1 || true
-  wait "$redis" "${subscribers[@]}" 2> /dev/null || true
+  stop_servers
+  wait "${subscribers[@]}" 2> /dev/null || true
   awk '/^(summary|totals):/ { ir = $2 } END { print ir }' "$out"
 }
 
