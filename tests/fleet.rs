@@ -340,21 +340,10 @@ async fn the_seat_of_a_player_whose_instance_shut_down_is_freed_by_another_insta
     alice.expect_presence("leave", &bob.me).await;
 }
 
-/// Redis's answer to a command, as a list of strings.
-async fn redis_query(redis: &RedisServer, args: &[&str]) -> redis::Value {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let mut command = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        command.arg(*arg);
-    }
-    command.query_async(&mut connection).await.unwrap()
-}
-
 /// The rooms some instance is subscribed to, sorted.
 async fn subscribed_rooms(redis: &RedisServer) -> Vec<String> {
     let channels: Vec<String> =
-        redis::from_redis_value(redis_query(redis, &["PUBSUB", "CHANNELS"]).await).unwrap();
+        redis::from_redis_value(redis.query(&["PUBSUB", "CHANNELS"]).await).unwrap();
     let mut rooms: Vec<String> = channels
         .into_iter()
         .filter_map(|c| c.strip_prefix("battle:room:").map(str::to_owned))
@@ -379,7 +368,7 @@ async fn every_key_of_a_shared_room_in_redis_has_a_ttl() {
     bob.next_of("action").await;
 
     for key in ["battle:room:ttl", "battle:room:ttl:log"] {
-        let ttl: i64 = redis::from_redis_value(redis_query(&redis, &["PTTL", key]).await).unwrap();
+        let ttl: i64 = redis::from_redis_value(redis.query(&["PTTL", key]).await).unwrap();
         assert!(ttl > 0, "{key} has no TTL ({ttl})");
     }
 }
@@ -395,8 +384,7 @@ async fn each_instance_has_one_subscriber_connection_for_the_rooms_it_serves() {
     }
     let on_b = Player::join(&b, "r1").await;
     assert_eq!(subscribed_rooms(&redis).await, ["r1", "r2", "r3"]);
-    let clients: String =
-        redis::from_redis_value(redis_query(&redis, &["CLIENT", "LIST"]).await).unwrap();
+    let clients: String = redis::from_redis_value(redis.query(&["CLIENT", "LIST"]).await).unwrap();
     let subscribers: Vec<&str> = clients
         .lines()
         .filter(|line| !line.contains(" sub=0 "))
@@ -410,7 +398,7 @@ async fn each_instance_has_one_subscriber_connection_for_the_rooms_it_serves() {
     players.remove(1).close(1000).await;
     on_b.close(1000).await;
     let r1_subscribers = || async {
-        let answer = redis_query(&redis, &["PUBSUB", "NUMSUB", "battle:room:r1"]).await;
+        let answer = redis.query(&["PUBSUB", "NUMSUB", "battle:room:r1"]).await;
         let (_, count): (String, u64) = redis::from_redis_value(answer).unwrap();
         count
     };

@@ -204,25 +204,39 @@ async fn a_rooms_history_goes_with_the_room() {
     let mut alice = Player::join_path(&fleet_server, &as_player("gone", ALICE_KEY)).await;
     act_and_wait(&mut alice, "RUNNING").await;
     alice.close(1000).await;
-    let exists = tokio::process::Command::new("redis-cli")
-        .args([
-            "-p",
-            &redis.port.to_string(),
-            "EXISTS",
-            "battle:room:gone:log",
-            "battle:room:gone",
-        ])
-        .output()
+    // The server answers the close at once and lets the room go after.
+    let keys_left = || async {
+        let answer = redis
+            .query(&["EXISTS", "battle:room:gone:log", "battle:room:gone"])
+            .await;
+        redis::from_redis_value::<u64>(answer).unwrap()
+    };
+    let emptied = async {
+        while keys_left().await > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(support::PATIENCE, emptied)
         .await
-        .expect("redis-cli runs");
-    let answer = String::from_utf8_lossy(&exists.stdout);
-    assert_eq!(answer.trim(), "0", "no key is left of an empty room");
+        .expect("no key is left of an empty room");
 
     let in_process = support::spawn_app().await;
     let mut alice = Player::join_path(&in_process, &as_player("gone", ALICE_KEY)).await;
     act_and_wait(&mut alice, "RUNNING").await;
     alice.close(1000).await;
-    let again = Player::join_path(&in_process, "/ws/battle/gone/?role=spectator").await;
+    // Until the server has heard her leave, a spectator still finds her.
+    let alone = async {
+        loop {
+            let page = Player::join_path(&in_process, "/ws/battle/gone/?role=spectator").await;
+            if page.welcome["members"].as_array().map(Vec::len) == Some(1) {
+                return page;
+            }
+            page.close(1000).await;
+        }
+    };
+    let again = tokio::time::timeout(support::PATIENCE, alone)
+        .await
+        .expect("the room empties once she left");
     assert_eq!(
         history(&again.welcome).len(),
         1,

@@ -597,6 +597,17 @@ impl RedisServer {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// Its answer to one command.
+    pub async fn query(&self, args: &[&str]) -> redis::Value {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let mut command = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            command.arg(*arg);
+        }
+        command.query_async(&mut connection).await.unwrap()
+    }
+
     /// Kills it as a crash would (SIGKILL), and waits until it is gone.
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("redis-server is killed");
