@@ -96,6 +96,17 @@ fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
+/// Ticks `per_sec` times a second on average, the first at once. Tokio's
+/// timers have a millisecond's grain, so a sleep per connection would open
+/// at most 1,000 a second whatever was asked; the interval makes up the
+/// ticks it missed at once.
+fn ramp_pace(per_sec: u64) -> tokio::time::Interval {
+    let period = Duration::from_secs_f64(1.0 / per_sec.max(1) as f64);
+    let mut pace = tokio::time::interval(period);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    pace
+}
+
 /// Runs the rooms `shard, shard + shards, ...` at `rate`; returns what it saw.
 pub async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome {
     let rooms: Vec<usize> = (shard..args.rooms).step_by(shards).collect();
@@ -112,10 +123,11 @@ pub async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome
         lag: histogram(),
     }));
     let mut tasks = JoinSet::new();
-    let pause = Duration::from_secs_f64(1.0 / args.ramp.max(1) as f64);
+    let mut pace = ramp_pace(args.ramp);
     let run_id = now_micros();
     for room in &rooms {
         for member in 0..args.per_room {
+            pace.tick().await;
             let role = if member < 2 { "player" } else { "spectator" };
             let addr = args.addr[usize::try_from(member).unwrap_or(0) % args.addr.len()];
             let url = format!("ws://{addr}/ws/battle/lg-{run_id}-{room}/?role={role}");
@@ -131,7 +143,6 @@ pub async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome
                 go.clone(),
                 started.clone(),
             ));
-            tokio::time::sleep(pause).await;
         }
     }
     connected.wait().await;
@@ -363,4 +374,29 @@ async fn client(
         }
     };
     tokio::join!(sender, receiver);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Virtual time: what the generator's schedule says, not how fast this
+    /// machine is.
+    async fn ramp_of(per_sec: u64, connections: u32) -> Duration {
+        let start = tokio::time::Instant::now();
+        let mut pace = ramp_pace(per_sec);
+        for _ in 0..connections {
+            pace.tick().await;
+        }
+        start.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_ramp_opens_as_many_connections_a_second_as_asked_past_a_thousand_too() {
+        for per_sec in [100, 3_000, 10_000] {
+            let took = ramp_of(per_sec, u32::try_from(per_sec).unwrap() + 1).await;
+            let late = took.abs_diff(Duration::from_secs(1));
+            assert!(late <= Duration::from_millis(2), "{per_sec}/s: {took:?}");
+        }
+    }
 }
