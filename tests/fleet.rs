@@ -402,14 +402,10 @@ async fn each_instance_has_one_subscriber_connection_for_the_rooms_it_serves() {
         let (_, count): (String, u64) = redis::from_redis_value(answer).unwrap();
         count
     };
-    let unsubscribed = async {
-        while subscribed_rooms(&redis).await != ["r1", "r3"] || r1_subscribers().await != 1 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(support::PATIENCE, unsubscribed)
-        .await
-        .expect("an instance unsubscribes from a room once nobody is in it there");
+    let unsubscribed =
+        || async { subscribed_rooms(&redis).await == ["r1", "r3"] && r1_subscribers().await == 1 };
+    let what = "an instance unsubscribes from a room once nobody is in it there";
+    support::until(support::PATIENCE, unsubscribed, what).await;
 }
 
 #[tokio::test]

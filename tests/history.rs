@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{as_player, metric, metrics, Fleet, Player, RedisServer, TestServer};
+use support::{as_player, metric, metrics, Fleet, Player, RedisServer, TestServer, PATIENCE};
 
 const ALICE_KEY: &str = "alice-tab-key-0001";
 const BOB_KEY: &str = "bob-tab-key-000002";
@@ -205,20 +205,13 @@ async fn a_rooms_history_goes_with_the_room() {
     act_and_wait(&mut alice, "RUNNING").await;
     alice.close(1000).await;
     // The server answers the close at once and lets the room go after.
-    let keys_left = || async {
+    let no_key_left = || async {
         let answer = redis
             .query(&["EXISTS", "battle:room:gone:log", "battle:room:gone"])
             .await;
-        redis::from_redis_value::<u64>(answer).unwrap()
+        redis::from_redis_value::<u64>(answer).unwrap() == 0
     };
-    let emptied = async {
-        while keys_left().await > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(support::PATIENCE, emptied)
-        .await
-        .expect("no key is left of an empty room");
+    support::until(PATIENCE, no_key_left, "no key is left of an empty room").await;
 
     let in_process = support::spawn_app().await;
     let mut alice = Player::join_path(&in_process, &as_player("gone", ALICE_KEY)).await;
@@ -234,7 +227,7 @@ async fn a_rooms_history_goes_with_the_room() {
             page.close(1000).await;
         }
     };
-    let again = tokio::time::timeout(support::PATIENCE, alone)
+    let again = tokio::time::timeout(PATIENCE, alone)
         .await
         .expect("the room empties once she left");
     assert_eq!(

@@ -762,17 +762,31 @@ pub async fn spawn_on_redis_with(
 
 /// Waits until `/readyz` answers `status`; panics after [`LINK_PATIENCE`].
 pub async fn wait_for_readiness(server: &TestServer, status: u16) {
+    let answered = || async { http_get(server, "/readyz").await.0 == status };
+    until(
+        LINK_PATIENCE,
+        answered,
+        &format!("/readyz answers {status}"),
+    )
+    .await;
+}
+
+/// Asks `done` every 20 ms until it says yes, for something the server
+/// does after answering (nothing a test can wait on tells it); panics,
+/// saying `what` did not happen, after `patience`.
+pub async fn until<F, Fut>(patience: Duration, mut done: F, what: &str)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let polled = async {
-        loop {
-            if http_get(server, "/readyz").await.0 == status {
-                return;
-            }
+        while !done().await {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    tokio::time::timeout(LINK_PATIENCE, polled)
+    tokio::time::timeout(patience, polled)
         .await
-        .unwrap_or_else(|_| panic!("/readyz did not answer {status} in time"));
+        .unwrap_or_else(|_| panic!("in time: {what}"));
 }
 
 /// Longest wait for an instance to notice Redis went away or came back:

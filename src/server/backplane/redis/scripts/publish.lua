@@ -7,8 +7,8 @@
 -- sole one (or, given a seq, if the caller no longer is).
 --
 -- KEYS[1] room, also its channel; KEYS[2] the room's history (a stream).
--- ARGV: field, value, frame, TTL ms, '1' if the frame is an event, now
--- (ms), history length, the frame's id (published as
+-- ARGV: field, value, frame, the history's TTL ms, '1' if the frame is
+-- an event, now (ms), history length, the frame's id (published as
 -- '<seq>|<id>|<frame>'), the caller's instance id, the prefix of
 -- instances' liveness keys, the seq given ('' to number it here).
 --
