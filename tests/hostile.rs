@@ -11,7 +11,7 @@ use battle_status::{
     server::token::{self, Claims, Secret},
 };
 use futures_util::SinkExt;
-use support::{handshake, refused, spawn_app_with, Player, TestServer};
+use support::{handshake, http_request, refused, spawn_app_with, Player, TestServer};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpSocket, TcpStream},
@@ -273,6 +273,37 @@ async fn actions_over_the_rate_are_refused_then_a_flood_is_closed_with_4509() {
     let ((refusals, code), ()) = tokio::join!(attack, calm.exchange(3));
     assert!(refusals >= 20, "{refusals} refusals");
     assert_eq!(u16::from(code), 4509);
+}
+
+#[tokio::test]
+async fn a_request_that_is_not_a_websocket_handshake_is_refused_with_400_and_spends_no_admission() {
+    let server = spawn_app_with(|config| {
+        config.rates.connections_per_ip_burst = 2.try_into().unwrap();
+        config.rates.connections_per_ip_per_sec = 1.try_into().unwrap();
+    })
+    .await;
+    let origin = format!("http://{}", server.addr);
+    for _ in 0..5 {
+        let (status, response) = http_request(
+            &server,
+            "GET",
+            "/ws/battle/duel/",
+            &[("origin", &origin)],
+            "",
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(response.contains("not a WebSocket handshake"), "{response}");
+    }
+    let old_version = handshake(
+        &server,
+        "/ws/battle/duel/",
+        &[("sec-websocket-version", "8")],
+    );
+    assert_eq!(refused(old_version).await, 400);
+    assert_eq!(server.stats.snapshot().refused_handshakes, 6);
+    // The address's burst (two sockets) is still whole.
+    Calm::new(&server).await.exchange(1).await;
 }
 
 #[tokio::test]

@@ -7,9 +7,9 @@ use std::{
     task::Poll,
 };
 
-use axum::extract::ws::Utf8Bytes;
 use futures_util::task::AtomicWaker;
 use tokio::time::Instant;
+use tungstenite::Utf8Bytes;
 
 /// A serialised frame on its way to members.
 #[derive(Debug, Clone)]

@@ -11,13 +11,14 @@ use std::{
 };
 
 use axum::{
-    extract::{ConnectInfo, Path, Query, State},
+    body::Body,
+    extract::{ConnectInfo, Path, Query, Request, State},
     http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 
-use super::{Relay, TOKEN_SUBPROTOCOL_PREFIX};
+use super::{Relay, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};
 use crate::{
     protocol::{PlayerKey, PlayerName, Role, RoomName, Since},
     server::{
@@ -112,6 +113,22 @@ pub fn client_address(relay: &Relay, peer: SocketAddr, headers: &HeaderMap) -> I
         .filter_map(|value| value.to_str().ok())
         .collect();
     relay.proxies.client(peer.ip(), &forwarded_for)
+}
+
+/// The answer to a WebSocket handshake (101, naming the server's
+/// subprotocol if the client offered it), or 400 for a request that is not
+/// one: the first check, so that a plain request spends no admission.
+pub fn switching_protocols(request: &Request) -> Result<Response, Refused> {
+    let mut answer =
+        tungstenite::handshake::server::create_response_with_body(request, Body::empty)
+            .map_err(|e| Refused::bad_request(format!("not a WebSocket handshake: {e}")))?;
+    if offered_protocols(request.headers()).any(|protocol| protocol == SUBPROTOCOL) {
+        answer.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+    }
+    Ok(answer)
 }
 
 /// Who a handshake may join as, once every check passed.
@@ -303,11 +320,17 @@ pub async fn admission_status(
 
 /// A token offered as the subprotocol `token.<token>`.
 fn token_from_protocols(headers: &HeaderMap) -> Option<String> {
+    offered_protocols(headers)
+        .find_map(|protocol| protocol.strip_prefix(TOKEN_SUBPROTOCOL_PREFIX))
+        .map(str::to_owned)
+}
+
+/// The subprotocols a handshake offers (`Sec-WebSocket-Protocol`).
+fn offered_protocols(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .find_map(|protocol| protocol.trim().strip_prefix(TOKEN_SUBPROTOCOL_PREFIX))
-        .map(str::to_owned)
+        .map(str::trim)
 }

@@ -6,19 +6,21 @@ mod handshake;
 mod session;
 mod welcome;
 
-use std::{future::ready, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    extract::{ConnectInfo, Path, Query, State, WebSocketUpgrade},
-    http::HeaderMap,
+    extract::{ConnectInfo, Path, Query, Request, State},
     response::{IntoResponse, Response},
     routing::get,
     Router,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::debug;
+use tungstenite::protocol::WebSocketConfig;
 
-use self::handshake::{admission_status, admit, client_address, token_status, JoinQuery};
+use self::handshake::{
+    admission_status, admit, client_address, switching_protocols, token_status, JoinQuery,
+};
 use super::{
     guard::{Admission, OriginPolicy, RateLimits, TrustedProxies},
     hub::Hub,
@@ -48,6 +50,16 @@ const MAX_READ_FRAME_BYTES: usize = 16 * MAX_FRAME_BYTES;
 pub const SUBPROTOCOL: &str = "battle-status";
 /// Prefix of the subprotocol that carries a join token.
 pub const TOKEN_SUBPROTOCOL_PREFIX: &str = "token.";
+
+/// The WebSocket layer's settings, the same for every connection.
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
+        .max_message_size(Some(MAX_READ_FRAME_BYTES))
+        .max_frame_size(Some(MAX_READ_FRAME_BYTES))
+}
 
 /// What every connection shares (through one `Arc`).
 #[derive(Debug)]
@@ -92,33 +104,27 @@ async fn upgrade(
     Path(room): Path<String>,
     Query(query): Query<JoinQuery>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     State(relay): State<Arc<Relay>>,
-    ws: WebSocketUpgrade,
+    mut request: Request,
 ) -> Response {
-    let client = client_address(&relay, peer, &headers);
-    let admission = match admit(&room, query, client, &headers, &relay) {
-        Ok(admission) => admission,
+    let headers = request.headers();
+    let client = client_address(&relay, peer, headers);
+    let accepted = switching_protocols(&request)
+        .and_then(|answer| Ok((answer, admit(&room, query, client, headers, &relay)?)));
+    let (answer, admission) = match accepted {
+        Ok(accepted) => accepted,
         Err(refused) => {
             relay.stats.refused(refused.why);
             debug!(%client, status = %refused.status, reason = %refused.reason, "handshake refused");
             return refused.into_response();
         }
     };
-    ws.protocols([SUBPROTOCOL])
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
-        .max_message_size(MAX_READ_FRAME_BYTES)
-        .max_frame_size(MAX_READ_FRAME_BYTES)
-        .on_upgrade(move |socket| {
-            // A task of its own, so that axum's upgrading task, larger than
-            // the session's and kept for as long as its callback runs, ends
-            // here (docs/performance.md).
-            relay
-                .tasks
-                .clone()
-                .spawn(session::run(socket, admission, relay));
-            ready(())
-        })
+    // The session runs in a task of its own, which takes the connection
+    // once hyper has sent the answer.
+    let upgrade = hyper::upgrade::on(&mut request);
+    relay
+        .tasks
+        .clone()
+        .spawn(session::run(upgrade, admission, relay));
+    answer
 }

@@ -3,10 +3,10 @@
 
 use std::{future::Future, pin::Pin};
 
-use axum::extract::ws::Message;
 use futures_util::future::Either;
 use tokio::time::Instant;
 use tracing::warn;
+use tungstenite::Message;
 
 use super::{Ending, Session};
 use crate::{
@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// What a client's message asks of its connection, once read.
-enum Asked {
+pub(super) enum Asked {
     Nothing,
     /// An answer (an error frame's text).
     Reply(String),
@@ -35,16 +35,11 @@ enum Asked {
 type Waiting = Pin<Box<dyn Future<Output = Result<(), BackplaneError>> + Send>>;
 
 impl Session {
-    /// Whatever the client's socket gave: a frame, a close, or a failure.
-    /// It is read, checked and published at once (the in-process store
-    /// takes a frame at once), so nothing is allocated for it: only a
-    /// broker's answer or a reply is waited for, boxed, since what an
-    /// event's handling holds while it waits is held in every connection.
-    pub(super) async fn on_incoming(
-        &mut self,
-        incoming: Option<Result<Message, axum::Error>>,
-    ) -> Result<(), Ending> {
-        match self.read(incoming)? {
+    /// What the client's socket gave asks for: nothing, or a broker's
+    /// answer or a reply to wait for, boxed, since what an event's handling
+    /// holds while it waits is held in every connection.
+    pub(super) async fn on_incoming(&mut self, asked: Asked) -> Result<(), Ending> {
+        match asked {
             Asked::Nothing => Ok(()),
             asked => Box::pin(self.answer(asked)).await,
         }
@@ -66,7 +61,13 @@ impl Session {
         self.send(reply.into()).await
     }
 
-    fn read(&mut self, incoming: Option<Result<Message, axum::Error>>) -> Result<Asked, Ending> {
+    /// Whatever the client's socket gave: a frame, a close, or a failure.
+    /// It is read, checked and published at once (the in-process store
+    /// takes a frame at once), so nothing is allocated for it.
+    pub(super) fn read(
+        &mut self,
+        incoming: Option<Result<Message, tungstenite::Error>>,
+    ) -> Result<Asked, Ending> {
         self.last_heard = Instant::now();
         match incoming {
             Some(Ok(Message::Text(text))) => self.on_text(text.as_str()),
@@ -75,9 +76,9 @@ impl Session {
                 self.refuse(&FrameError::Binary)
                     .map(|reply| Asked::Reply(reply.to_json()))
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(Asked::Nothing),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(Asked::Nothing),
             Some(Ok(Message::Close(frame))) => {
-                let clean = frame.is_some_and(|f| f.code == Close::Normal.code());
+                let clean = frame.is_some_and(|f| u16::from(f.code) == Close::Normal.code());
                 Err(Ending::ByClient { clean })
             }
             None => Err(Ending::Lost),
@@ -187,10 +188,10 @@ impl Session {
 
 /// How a failed read ends the connection: some failures have their own
 /// close code.
-fn read_error(stats: &Stats, error: axum::Error) -> Ending {
-    match error.into_inner().downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => Ending::ByServer(Close::Oversized),
-        Some(tungstenite::Error::Utf8(_)) => {
+fn read_error(stats: &Stats, error: tungstenite::Error) -> Ending {
+    match error {
+        tungstenite::Error::Capacity(_) => Ending::ByServer(Close::Oversized),
+        tungstenite::Error::Utf8(_) => {
             stats.dropped(DropReason::Invalid);
             Ending::ByServer(Close::InvalidUtf8)
         }

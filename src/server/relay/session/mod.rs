@@ -11,17 +11,32 @@ use std::{
     time::Duration,
 };
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
-use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio::{
+    io::{AsyncWrite, AsyncWriteExt},
+    time::{interval_at, Instant, Interval, MissedTickBehavior},
+};
+use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info};
+use tungstenite::{
+    protocol::{
+        frame::{
+            coding::{Data, OpCode},
+            Frame,
+        },
+        CloseFrame, Role as Side,
+    },
+    Message, Utf8Bytes,
+};
 
 mod incoming;
 mod outgoing;
 
 use self::outgoing::Batch;
 
-use super::{handshake::Admission, welcome::greeting, Relay};
+use super::{handshake::Admission, socket_config, welcome::greeting, Relay};
 use crate::{
     protocol::{close, Close, MemberRef, Role, RoomName, ServerFrame},
     server::{
@@ -32,6 +47,9 @@ use crate::{
         stats::Stats,
     },
 };
+
+/// A connection's socket: WebSocket frames over hyper's upgraded connection.
+type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// How long the server waits for the client's answer to its close frame.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -50,13 +68,13 @@ enum Ending {
 enum Event {
     /// The mailbox has frames (or its end) to write.
     Outgoing,
-    Incoming(Option<Result<Message, axum::Error>>),
+    Incoming(Option<Result<Message, tungstenite::Error>>),
     Heartbeat,
 }
 
 /// A connection with a seat.
 struct Session {
-    socket: WebSocket,
+    socket: Socket,
     relay: Arc<Relay>,
     room: RoomName,
     role: Role,
@@ -79,8 +97,9 @@ struct Session {
 /// Runs an admitted connection to its end.
 ///
 /// What an idle connection keeps is the bulk of its memory, so it is kept
-/// small (docs/performance.md): the join and the welcome run boxed, and are
-/// gone once the session's loop starts; the session is one allocation.
+/// small (docs/performance.md): the upgrade, the join and the welcome run
+/// boxed, and are gone once the session's loop starts; the session is one
+/// allocation.
 /// The events of nearly every wake-up (frames to write, a frame read) are
 /// handled in place with small states, and only what has to wait (a full
 /// socket, a broker, a reply, the heartbeat) is boxed while it runs: a box
@@ -88,8 +107,12 @@ struct Session {
 /// share of the relay's own work (docs/performance.md). An `async fn` would keep
 /// its arguments for the connection's life, and an event's state would
 /// take room in every connection whether it is handling one or not.
-pub fn run(socket: WebSocket, admission: Admission, relay: Arc<Relay>) -> impl Future<Output = ()> {
-    let opening = Box::pin(Session::open(socket, admission, relay));
+pub fn run(
+    upgrade: OnUpgrade,
+    admission: Admission,
+    relay: Arc<Relay>,
+) -> impl Future<Output = ()> {
+    let opening = Box::pin(Session::open(upgrade, admission, relay));
     async move {
         if let Some(session) = opening.await {
             session.serve().await;
@@ -98,13 +121,21 @@ pub fn run(socket: WebSocket, admission: Admission, relay: Arc<Relay>) -> impl F
 }
 
 impl Session {
-    /// Joins the room and sends the welcome; `None` if the connection
-    /// ended there (refused, or gone).
+    /// Takes the connection once hyper has answered the handshake, joins
+    /// the room and sends the welcome; `None` if the connection ended there
+    /// (refused, or gone).
     async fn open(
-        mut socket: WebSocket,
+        upgrade: OnUpgrade,
         admission: Admission,
         relay: Arc<Relay>,
     ) -> Option<Box<Self>> {
+        let mut connection = match upgrade.await {
+            Ok(upgraded) => TokioIo::new(upgraded),
+            Err(error) => {
+                debug!(%error, "upgrade failed");
+                return None;
+            }
+        };
         relay.stats.connection_opened();
         let open = OpenConnection(relay.stats.clone());
         let Admission {
@@ -129,6 +160,8 @@ impl Session {
             Err(error) => {
                 info!(%room, %conn, %error, "refused");
                 let close = refusal_close(&error);
+                let mut socket =
+                    Socket::from_raw_socket(connection, Side::Server, Some(socket_config())).await;
                 close_socket(&mut socket, close.code(), close.reason().to_owned()).await;
                 return None;
             }
@@ -137,7 +170,11 @@ impl Session {
         info!(%room, %conn, member = %me.id, ?role, resumed = joined.seat.resumed, "joined");
         let snapshot_seq = joined.seq;
         let greeting = greeting(&relay, &room, role, &me.id, name_locked, joined, &since);
-        let mut session = Box::new(Session {
+        write(relay.silence_limit, write_raw(&mut connection, greeting))
+            .await
+            .ok()?;
+        let socket = Socket::from_raw_socket(connection, Side::Server, Some(socket_config())).await;
+        Some(Box::new(Session {
             socket,
             limiter: ConnectionLimiter::new(&relay.rates),
             relay,
@@ -150,11 +187,7 @@ impl Session {
             last_heard: Instant::now(),
             _slot: slot,
             _open: open,
-        });
-        for frame in greeting {
-            session.send(frame.to_json().into()).await.ok()?;
-        }
-        Some(session)
+        }))
     }
 
     /// Handles events until the connection ends, then ends it.
@@ -166,7 +199,10 @@ impl Session {
         let ending = loop {
             let step = match self.next_event(&mut heartbeat).await {
                 Event::Outgoing => self.on_outgoing(Batch::new()).await,
-                Event::Incoming(incoming) => self.on_incoming(incoming).await,
+                Event::Incoming(incoming) => match self.read(incoming) {
+                    Ok(asked) => self.on_incoming(asked).await,
+                    Err(ending) => Err(ending),
+                },
                 Event::Heartbeat => Box::pin(self.on_heartbeat()).await,
             };
             if let Err(ending) = step {
@@ -183,7 +219,7 @@ impl Session {
         tokio::select! {
             biased;
             () = self.membership.outbound.ready() => Event::Outgoing,
-            incoming = self.socket.recv() => Event::Incoming(incoming),
+            incoming = self.socket.next() => Event::Incoming(incoming),
             _ = heartbeat.tick() => Event::Heartbeat,
         }
     }
@@ -243,12 +279,28 @@ fn first_heartbeat(period: Duration, unit: f64) -> Duration {
     period.mul_f64(0.5 + unit.clamp(0.0, 1.0) / 2.0)
 }
 
+/// Writes `frames` straight to the connection, before the WebSocket layer
+/// takes it: tungstenite's write buffer keeps the size of the most it ever
+/// held, and a welcome with the room's history is by far the largest thing
+/// a connection is sent (tens of kilobytes with a full history), which
+/// every connection would keep for its life (docs/performance.md).
+async fn write_raw(
+    connection: &mut (impl AsyncWrite + Unpin),
+    frames: Vec<ServerFrame>,
+) -> Result<(), tungstenite::Error> {
+    let mut bytes = Vec::new();
+    for frame in frames {
+        Frame::message(frame.to_json(), OpCode::Data(Data::Text), true).format(&mut bytes)?;
+    }
+    Ok(connection.write_all(&bytes).await?)
+}
+
 /// Waits for a write to the socket; the connection is lost if it failed,
 /// or if the client did not take it within `limit` (a reader that stopped
 /// reading must not hold its task, and memory, forever).
-async fn write(
+async fn write<E>(
     limit: Duration,
-    write: impl Future<Output = Result<(), axum::Error>>,
+    write: impl Future<Output = Result<(), E>>,
 ) -> Result<(), Ending> {
     match within(limit, write).await {
         Some(Ok(())) => Ok(()),
@@ -270,9 +322,9 @@ async fn within<T>(limit: Duration, write: impl Future<Output = T>) -> Option<T>
 
 /// Sends a close frame, then reads until the client answers (or a short
 /// timeout), so the socket is not reset with the client's frames unread.
-async fn close_socket(socket: &mut WebSocket, code: u16, reason: String) {
+async fn close_socket(socket: &mut Socket, code: u16, reason: String) {
     let frame = CloseFrame {
-        code,
+        code: code.into(),
         reason: reason.into(),
     };
     match tokio::time::timeout(
@@ -282,7 +334,7 @@ async fn close_socket(socket: &mut WebSocket, code: u16, reason: String) {
     .await
     {
         Ok(Ok(())) => {
-            let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
+            let drain = async { while let Some(Ok(_)) = socket.next().await {} };
             let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, drain).await;
         }
         Ok(Err(error)) => debug!(%error, "close frame not sent"),
@@ -326,6 +378,24 @@ mod tests {
         let start = Instant::now();
         assert_eq!(within(limit, pending::<u8>()).await, None);
         assert_eq!(start.elapsed(), limit);
+    }
+
+    #[tokio::test]
+    async fn the_greeting_written_before_the_websocket_layer_reads_as_its_frames_in_order() {
+        // Payload lengths in each of the frame header's three encodings.
+        let error = |length| ServerFrame::Error {
+            code: "test".into(),
+            message: "m".repeat(length),
+        };
+        let frames = vec![ServerFrame::Heartbeat, error(500), error(70_000)];
+        let texts: Vec<String> = frames.iter().map(ServerFrame::to_json).collect();
+        let mut wire = Vec::new();
+        write_raw(&mut wire, frames).await.expect("written");
+        let mut client =
+            tungstenite::WebSocket::from_raw_socket(std::io::Cursor::new(wire), Side::Client, None);
+        for text in texts {
+            assert_eq!(client.read().expect("a frame"), Message::text(text));
+        }
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::{
     task::{ready, Context, Poll},
 };
 
-use axum::extract::ws::Message;
 use futures_util::SinkExt;
+use tungstenite::Message;
 
 use super::{within, Ending, Session};
 use crate::{
