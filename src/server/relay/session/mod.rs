@@ -160,8 +160,7 @@ impl Session {
             Err(error) => {
                 info!(%room, %conn, %error, "refused");
                 let close = refusal_close(&error);
-                let mut socket =
-                    Socket::from_raw_socket(connection, Side::Server, Some(socket_config())).await;
+                let mut socket = websocket(connection).await;
                 close_socket(&mut socket, close.code(), close.reason().to_owned()).await;
                 return None;
             }
@@ -173,7 +172,7 @@ impl Session {
         write(relay.silence_limit, write_raw(&mut connection, greeting))
             .await
             .ok()?;
-        let socket = Socket::from_raw_socket(connection, Side::Server, Some(socket_config())).await;
+        let socket = websocket(connection).await;
         Some(Box::new(Session {
             socket,
             limiter: ConnectionLimiter::new(&relay.rates),
@@ -277,6 +276,11 @@ impl Session {
 /// sending them all at the same moment, each period.
 fn first_heartbeat(period: Duration, unit: f64) -> Duration {
     period.mul_f64(0.5 + unit.clamp(0.0, 1.0) / 2.0)
+}
+
+/// The WebSocket layer on an upgraded connection, the server's side.
+async fn websocket(connection: TokioIo<Upgraded>) -> Socket {
+    Socket::from_raw_socket(connection, Side::Server, Some(socket_config())).await
 }
 
 /// Writes `frames` straight to the connection, before the WebSocket layer
