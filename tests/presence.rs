@@ -3,8 +3,12 @@
 
 mod support;
 
+use std::{num::NonZeroU32, time::Duration};
+
 use support::{as_player, refused_handshake, spawn_app, spawn_app_with, Player};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{protocol::frame::coding::CloseCode, Message};
+
+const TYPING: &str = r#"{"type":"typing"}"#;
 
 const ALICE_KEY: &str = "alice-tab-key-0001";
 
@@ -162,6 +166,45 @@ async fn the_server_sends_heartbeats() {
     let server = spawn_app_with(|config| config.heartbeat_ms = 20).await;
     let mut alice = Player::join(&server, "duel").await;
     assert_eq!(alice.next_raw().await["type"], "heartbeat");
+}
+
+/// A battle in play keeps its sockets alive by itself: while both players
+/// type, neither is sent a heartbeat frame or a ping; once the room goes
+/// quiet, both get heartbeats again, and neither is dropped for silence
+/// although their last pings were skipped.
+#[tokio::test]
+async fn players_in_play_get_no_heartbeats_or_pings_and_stay_connected_once_quiet() {
+    let server = spawn_app_with(|config| {
+        config.heartbeat_ms = 500;
+        config.heartbeat_timeout_ms = 500;
+        config.rates.typing_per_sec = NonZeroU32::new(1_000).unwrap();
+        config.rates.typing_burst = NonZeroU32::new(1_000).unwrap();
+    })
+    .await;
+    let (mut alice, mut bob) = Player::pair(&server, "duel").await;
+    // Three heartbeat periods of typing, a ping each 20 ms from both.
+    let mut pace = tokio::time::interval(Duration::from_millis(20));
+    for _ in 0..75 {
+        pace.tick().await;
+        alice.send(TYPING).await;
+        bob.send(TYPING).await;
+        for player in [&mut alice, &mut bob] {
+            for _ in 0..2 {
+                match player.next_any().await {
+                    Message::Text(text) => assert!(text.contains(r#""type":"typing""#), "{text}"),
+                    other => panic!("a socket in play was sent {other:?}"),
+                }
+            }
+        }
+    }
+    // Both read at once: a socket not read answers no ping.
+    let heartbeats = |mut player: Player| async move {
+        for _ in 0..3 {
+            let frame = player.next_raw().await;
+            assert_eq!(frame["type"], "heartbeat", "{frame}");
+        }
+    };
+    tokio::join!(heartbeats(alice), heartbeats(bob));
 }
 
 #[tokio::test]

@@ -42,7 +42,9 @@ pub struct Config {
     #[arg(long, env = "BATTLE_GRACE_MS", default_value_t = 10_000)]
     pub grace_ms: u64,
 
-    /// How often the server pings every connection, in milliseconds.
+    /// The longest a connection goes without a frame from the server, in
+    /// milliseconds: one sent nothing else for this long gets a heartbeat
+    /// frame, and one the server heard nothing from lately a ping.
     #[arg(long, env = "BATTLE_HEARTBEAT_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(10..))]
     pub heartbeat_ms: u64,
 

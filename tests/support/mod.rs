@@ -378,15 +378,20 @@ impl Player {
         }
     }
 
+    /// The next message of any kind, pings included.
+    pub async fn next_any(&mut self) -> Message {
+        tokio::time::timeout(PATIENCE, self.ws.next())
+            .await
+            .expect("a message arrives in time")
+            .expect("the socket is open")
+            .expect("the message is well formed")
+    }
+
     /// The next frame other than a ping or pong (answered by the client
     /// library itself).
     pub async fn next_message(&mut self) -> Message {
         loop {
-            let message = tokio::time::timeout(PATIENCE, self.ws.next())
-                .await
-                .expect("a frame arrives in time")
-                .expect("the socket is open")
-                .expect("the frame is well formed");
+            let message = self.next_any().await;
             if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
                 return message;
             }

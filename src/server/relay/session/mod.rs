@@ -5,7 +5,7 @@
 
 use std::{
     future::{poll_fn, Future},
-    pin::pin,
+    pin::{pin, Pin},
     sync::Arc,
     task::Poll,
     time::Duration,
@@ -16,7 +16,7 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::{
     io::{AsyncWrite, AsyncWriteExt},
-    time::{interval_at, Instant, Interval, MissedTickBehavior},
+    time::{sleep_until, Instant, Sleep},
 };
 use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info};
@@ -31,10 +31,14 @@ use tungstenite::{
     Message, Utf8Bytes,
 };
 
+mod heartbeat;
 mod incoming;
 mod outgoing;
 
-use self::outgoing::Batch;
+use self::{
+    heartbeat::{Beat, Heartbeat},
+    outgoing::Batch,
+};
 
 use super::{handshake::Admission, socket_config, welcome::greeting, Relay};
 use crate::{
@@ -88,6 +92,8 @@ struct Session {
     snapshot_seq: u64,
     limiter: ConnectionLimiter,
     last_heard: Instant,
+    /// When the client was last written a frame (a ping is not one).
+    last_written: Instant,
     /// The socket's place in the admission counts, held to the end.
     _slot: Slot,
     /// Counts the connection as open until the session ends.
@@ -184,6 +190,7 @@ impl Session {
             membership,
             snapshot_seq,
             last_heard: Instant::now(),
+            last_written: Instant::now(),
             _slot: slot,
             _open: open,
         }))
@@ -192,17 +199,19 @@ impl Session {
     /// Handles events until the connection ends, then ends it.
     async fn serve(mut self: Box<Self>) {
         let period = self.relay.heartbeat;
-        let first = first_heartbeat(period, fastrand::f64());
-        let mut heartbeat = interval_at(Instant::now() + first, period);
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let first = Instant::now() + first_heartbeat(period, fastrand::f64());
+        // The first heartbeat falls at its spread point whatever the
+        // welcome: as if the welcome had gone out a period before it.
+        self.last_written = first.checked_sub(period).unwrap_or(self.last_written);
+        let mut heartbeat = Box::pin(sleep_until(first));
         let ending = loop {
-            let step = match self.next_event(&mut heartbeat).await {
+            let step = match self.next_event(heartbeat.as_mut()).await {
                 Event::Outgoing => self.on_outgoing(Batch::new()).await,
                 Event::Incoming(incoming) => match self.read(incoming) {
                     Ok(asked) => self.on_incoming(asked).await,
                     Err(ending) => Err(ending),
                 },
-                Event::Heartbeat => Box::pin(self.on_heartbeat()).await,
+                Event::Heartbeat => Box::pin(self.on_heartbeat(heartbeat.as_mut())).await,
             };
             if let Err(ending) = step {
                 break ending;
@@ -214,23 +223,41 @@ impl Session {
     /// Biased, outgoing first: a connection's mailbox is drained before it
     /// may read more, so a fast sender cannot outrun its own echoes. The
     /// server's shutdown comes through the mailbox too.
-    async fn next_event(&mut self, heartbeat: &mut Interval) -> Event {
+    async fn next_event(&mut self, heartbeat: Pin<&mut Sleep>) -> Event {
         tokio::select! {
             biased;
             () = self.membership.outbound.ready() => Event::Outgoing,
             incoming = self.socket.next() => Event::Incoming(incoming),
-            _ = heartbeat.tick() => Event::Heartbeat,
+            () = heartbeat => Event::Heartbeat,
         }
     }
 
-    async fn on_heartbeat(&mut self) -> Result<(), Ending> {
-        if self.last_heard.elapsed() > self.relay.silence_limit {
+    /// The heartbeat's timer fired: closes a silent client, pings a quiet
+    /// one, sends a heartbeat frame if nothing else went out for a period,
+    /// and sets the timer's next firing.
+    async fn on_heartbeat(&mut self, timer: Pin<&mut Sleep>) -> Result<(), Ending> {
+        let rules = Heartbeat {
+            period: self.relay.heartbeat,
+            silence_limit: self.relay.silence_limit,
+        };
+        let now = Instant::now();
+        let Beat::Due { ping, frame, next } = rules.beat(now, self.last_heard, self.last_written)
+        else {
             return Err(Ending::ByServer(Close::Heartbeat));
+        };
+        timer.reset(next);
+        if ping {
+            // The ping and the frame in one write: one syscall and one segment.
+            let ping = Message::Ping(Default::default());
+            write(self.relay.silence_limit, self.socket.feed(ping)).await?;
         }
-        // The ping and the frame in one write: one syscall and one segment.
-        let ping = Message::Ping(Default::default());
-        write(self.relay.silence_limit, self.socket.feed(ping)).await?;
-        self.send(ServerFrame::Heartbeat.to_json().into()).await
+        if frame {
+            self.send(ServerFrame::Heartbeat.to_json().into()).await
+        } else if ping {
+            write(self.relay.silence_limit, self.socket.flush()).await
+        } else {
+            Ok(())
+        }
     }
 
     /// Sends a text frame.
@@ -239,7 +266,9 @@ impl Session {
             self.relay.silence_limit,
             self.socket.send(Message::Text(text)),
         )
-        .await
+        .await?;
+        self.last_written = Instant::now();
+        Ok(())
     }
 
     async fn end(mut self: Box<Self>, ending: Ending) {

@@ -15,6 +15,7 @@ use std::{
 };
 
 use futures_util::SinkExt;
+use tokio::time::Instant;
 use tungstenite::Message;
 
 use super::{within, Ending, Session};
@@ -74,6 +75,8 @@ impl Session {
     /// `Ok` once all are written, or the connection's end if a frame ends
     /// it (after what came before it is flushed).
     fn poll_batch(&mut self, cx: &mut Context<'_>, batch: &mut Batch) -> Poll<Result<(), Ending>> {
+        // The clock, read once for the frames fed at this poll.
+        let mut now = None;
         while batch.fed.is_none() {
             if ready!(self.socket.poll_ready_unpin(cx)).is_err() {
                 return Poll::Ready(Err(Ending::Lost));
@@ -88,7 +91,11 @@ impl Session {
                         {
                             return Poll::Ready(Err(Ending::Lost));
                         }
-                        self.relay.stats.fanout(frame.published_at.elapsed());
+                        let now = *now.get_or_insert_with(Instant::now);
+                        self.relay
+                            .stats
+                            .fanout(now.saturating_duration_since(frame.published_at));
+                        self.last_written = now;
                     }
                     continue;
                 }
