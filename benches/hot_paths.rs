@@ -17,6 +17,7 @@ use battle_status::{
     },
 };
 use divan::{black_box, Bencher};
+use tokio::time::Instant;
 
 fn main() {
     divan::main();
@@ -90,7 +91,7 @@ fn room_fan_out(bencher: Bencher, members: usize) {
     let from = MemberRef::new("m0", Role::Player);
     bencher.bench_local(|| {
         runtime
-            .block_on(memberships[0].publish(&from, black_box(frame.clone())))
+            .block_on(memberships[0].publish(&from, black_box(frame.clone()), Instant::now()))
             .expect("published");
         // Keep the mailboxes from filling: take the frame back out.
         for membership in &memberships {

@@ -41,7 +41,15 @@ impl Clock {
 
     /// Milliseconds since the Unix epoch.
     pub fn now(&self) -> u64 {
-        self.start_ms.saturating_add(millis(self.start.elapsed()))
+        self.at(Instant::now())
+    }
+
+    /// Milliseconds since the Unix epoch at `instant` (the clock's start,
+    /// for earlier instants): a caller that already read the monotonic
+    /// clock does not read it again.
+    pub fn at(&self, instant: Instant) -> u64 {
+        let since_start = instant.saturating_duration_since(self.start);
+        self.start_ms.saturating_add(millis(since_start))
     }
 
     /// The instant at `ms` milliseconds since the Unix epoch (the clock's
@@ -67,6 +75,8 @@ mod tests {
         let start = clock.now();
         tokio::time::advance(Duration::from_millis(1_500)).await;
         assert_eq!(clock.now(), start + 1_500);
+        let earlier = Instant::now() - Duration::from_millis(500);
+        assert_eq!(clock.at(earlier), start + 1_000, "an instant read before");
         assert_eq!(clock.instant(start + 1_500), Instant::now());
         assert_eq!(
             clock.instant(0),

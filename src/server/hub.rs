@@ -18,6 +18,7 @@ use std::{
     time::Duration,
 };
 
+use tokio::time::Instant;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 use tracing::warn;
 
@@ -76,14 +77,15 @@ impl Membership {
         &self.attachment.conn
     }
 
-    /// Relays `frame` from member `from` to everyone in the room, on every
-    /// instance.
+    /// Relays `frame` from member `from`, received at `at`, to everyone in
+    /// the room, on every instance.
     pub fn publish(
         &self,
         from: &MemberRef,
         frame: ClientFrame,
+        at: Instant,
     ) -> StoreFuture<'static, Result<(), BackplaneError>> {
-        let now = self.attachment.hub.clock.now();
+        let now = self.attachment.hub.clock.at(at);
         self.link.publish(from, frame, now)
     }
 }
@@ -272,8 +274,6 @@ async fn expire_seats(grace: Arc<Timers<RoomName>>, backplane: SharedBackplane) 
 mod tests {
     use std::task::Poll;
 
-    use tokio::time::Instant;
-
     use super::*;
     use crate::{
         protocol::{Action, ClientEvent, PlayerKey, PresenceEvent, Role, ServerFrame},
@@ -365,6 +365,7 @@ mod tests {
         on_a.publish(
             &MemberRef::new("id-ca", Role::Player),
             action(Action::Running),
+            Instant::now(),
         )
         .await
         .unwrap();
@@ -466,6 +467,7 @@ mod tests {
             slow.publish(
                 &MemberRef::new("x", Role::Player),
                 action(Action::Submitted),
+                Instant::now(),
             )
             .await
             .unwrap();

@@ -68,9 +68,10 @@ impl Session {
         &mut self,
         incoming: Option<Result<Message, tungstenite::Error>>,
     ) -> Result<Asked, Ending> {
-        self.last_heard = Instant::now();
+        let now = Instant::now();
+        self.last_heard = now;
         match incoming {
-            Some(Ok(Message::Text(text))) => self.on_text(text.as_str()),
+            Some(Ok(Message::Text(text))) => self.on_text(text.as_str(), now),
             Some(Ok(Message::Binary(_))) => {
                 self.relay.stats.received(Kind::Invalid);
                 self.refuse(&FrameError::Binary)
@@ -86,8 +87,9 @@ impl Session {
         }
     }
 
-    /// A text frame from the client: to relay, to drop, or to answer.
-    fn on_text(&mut self, text: &str) -> Result<Asked, Ending> {
+    /// A text frame from the client, received at `now`: to relay, to drop,
+    /// or to answer.
+    fn on_text(&mut self, text: &str, now: Instant) -> Result<Asked, Ending> {
         if text.len() > MAX_FRAME_BYTES {
             self.relay.stats.received(Kind::Invalid);
             return Err(Ending::ByServer(Close::Oversized));
@@ -113,7 +115,7 @@ impl Session {
             }
         };
         match self.limiter.check_frame(&frame.event) {
-            Verdict::Relay => Ok(self.publish(frame, kind)),
+            Verdict::Relay => Ok(self.publish(frame, kind, now)),
             Verdict::DropTyping => {
                 self.relay.stats.dropped(DropReason::RateLimited);
                 Ok(Asked::Nothing)
@@ -128,8 +130,9 @@ impl Session {
         }
     }
 
-    /// Publishes a frame within its rates: done, answered, or waited for.
-    fn publish(&mut self, frame: ClientFrame, kind: Kind) -> Asked {
+    /// Publishes a frame within its rates, received at `at`: done,
+    /// answered, or waited for.
+    fn publish(&mut self, frame: ClientFrame, kind: Kind, at: Instant) -> Asked {
         let renamed = match &frame.event {
             ClientEvent::Name(name) => Some(name.clone()),
             _ => None,
@@ -137,7 +140,7 @@ impl Session {
         // Its echo comes to this connection's mailbox while its task runs:
         // the loop's next turn finds it without a wake.
         self.membership.outbound.unwatch();
-        match self.membership.publish(&self.me, frame) {
+        match self.membership.publish(&self.me, frame, at) {
             Either::Left(done) => match self.published(done.into_inner(), kind, renamed) {
                 Some(text) => Asked::Reply(text),
                 None => Asked::Nothing,
