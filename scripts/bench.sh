@@ -52,18 +52,24 @@ export PATH="$HOME/.cargo/bin:$ROOT/tools/node_modules/.bin:$PATH"
 mkdir -p target/bench
 
 cargo leptos build --release --precompress
-cargo build --release --features loadgen --bin loadgen
-cargo build --release --features ssr --bin bare-relay
+# The bare relay reuses the server's build: leptos' crates read
+# LEPTOS_OUTPUT_NAME (which cargo-leptos sets) when compiled, and without it
+# they, this crate and then the server the next time were all rebuilt.
+LEPTOS_OUTPUT_NAME=battle-status cargo build --release --features ssr --bin bare-relay
+# The generator builds this crate with other features, in a target directory
+# of its own: the library (a cdylib too) keeps one build whatever its
+# features, so the generator's and the server's replaced each other.
+CARGO_TARGET_DIR=target/loadgen cargo build --release --features loadgen --bin loadgen
 # PIN=1: the servers and Redis run on core 0 and the generator on core 1
 # (taskset; each process's runtime then starts one worker), so that the
 # generator's own work is not added to the fan-out of whichever relay takes
 # more CPU. Without it both share the two cores.
 if [ -n "${PIN:-}" ]; then
   ON_SERVER_CORE=(taskset -c 0)
-  LOADGEN=(taskset -c 1 target/release/loadgen)
+  LOADGEN=(taskset -c 1 target/loadgen/release/loadgen)
 else
   ON_SERVER_CORE=()
-  LOADGEN=(target/release/loadgen)
+  LOADGEN=(target/loadgen/release/loadgen)
 fi
 
 # Instances started for the current scenario, and Redis if it has one.
