@@ -7,9 +7,14 @@ mod support;
 use std::time::Duration;
 
 use battle_status::server::token::Secret;
+use futures_util::future::join_all;
 use support::{
-    handshake, http_get, http_request, metric, metrics, player_token, refusal, spawn_app,
-    spawn_app_with, Player, TestServer,
+    bind_app, handshake, http_get, http_request, metric, metrics, player_token, refusal, spawn_app,
+    spawn_app_with, Player, TestServer, PATIENCE,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
 };
 
 const SECRET: &str = "a shared secret of the host application";
@@ -23,6 +28,47 @@ async fn refused_total(server: &TestServer, reason: &str) -> u64 {
     metric(&metrics(server).await, &series).unwrap_or(0)
 }
 
+/// A reconnect storm's connections that arrive faster than the server
+/// accepts: more than the 128 that tokio's `bind` lets the kernel queue,
+/// fewer than Linux's default cap (4096).
+const STORM: usize = 1_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_storm_waits_in_the_listen_queue_and_every_connection_is_served() {
+    let server = bind_app().await;
+    let addr = server.local_addr();
+    // Nothing accepts yet: a connection the queue cannot hold has its SYN
+    // dropped and never completes while the queue stays full.
+    let queued = tokio::time::timeout(
+        PATIENCE,
+        join_all((0..STORM).map(|_| TcpStream::connect(addr))),
+    )
+    .await
+    .expect("every connection of the storm is queued, none dropped");
+    tokio::spawn(server.run(std::future::pending()));
+    let answers = queued.into_iter().map(|stream| async move {
+        let mut stream = stream.expect("the connection is made");
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+            .await
+            .expect("the request is sent");
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .await
+            .expect("the answer is read");
+        answer
+    });
+    let answers = tokio::time::timeout(PATIENCE, join_all(answers))
+        .await
+        .expect("the queued connections are served");
+    let served = answers
+        .iter()
+        .filter(|answer| answer.starts_with("HTTP/1.1 200"))
+        .count();
+    assert_eq!(served, STORM);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_class_of_200_behind_one_address_is_seated_with_the_defaults_and_plays() {
     let server = spawn_app().await;
@@ -33,7 +79,7 @@ async fn a_class_of_200_behind_one_address_is_seated_with_the_defaults_and_plays
             Player::join_patiently(server, &path, Duration::from_secs(10)).await
         }
     });
-    let mut seated = futures_util::future::join_all(students).await;
+    let mut seated = join_all(students).await;
     assert_eq!(seated.len(), 200);
     for pair in seated.chunks_mut(2) {
         let [first, second] = pair else {

@@ -29,7 +29,7 @@ use hyper_util::{
 };
 use leptos::config::LeptosOptions;
 use thiserror::Error;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::{
     sync::CancellationToken,
     task::{AbortOnDropHandle, TaskTracker},
@@ -53,6 +53,14 @@ use self::{
 /// Longest pause of the accept loop after a failed accept (e.g. out of file
 /// descriptors), so that it neither spins nor stalls.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How many connections the kernel may hold for the accept loop. A
+/// reconnect storm (every page of a restarted instance coming back at once)
+/// outruns the loop for a moment, and a connection that finds the queue
+/// full has its SYN dropped: it waits a second, then three, before trying
+/// again. tokio's `bind` asks for 128, as the standard library does; Linux
+/// caps what is asked at `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: u32 = 65_535;
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -103,14 +111,10 @@ impl Server {
             addr: config.addr,
             source,
         };
-        let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
+        let listener = listen(config.addr).map_err(bind_error)?;
         leptos.site_addr = listener.local_addr().map_err(bind_error)?;
         let operators = match config.metrics_addr {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| ServerError::Bind { addr, source })?,
-            ),
+            Some(addr) => Some(listen(addr).map_err(|source| ServerError::Bind { addr, source })?),
             None => None,
         };
         // cargo leptos watch: the page's live-reload script connects here.
@@ -258,6 +262,19 @@ impl Server {
             );
         }
     }
+}
+
+/// A listener on `addr` with the [`LISTEN_BACKLOG`] queue, reusable at once
+/// after a restart (`SO_REUSEADDR`, as tokio's `bind` sets it).
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// What the handlers share, from the configuration.

@@ -108,6 +108,14 @@ pub async fn spawn_app_on(bus: &MemoryBus, configure: impl FnOnce(&mut Config)) 
     spawn_site(site(), bus, configure).await
 }
 
+/// The server with its default configuration, bound on port 0 but not
+/// accepting yet: connections wait in the kernel's listen queue.
+pub async fn bind_app() -> Server {
+    Server::bind(Config::new("127.0.0.1:0".parse().unwrap()), site())
+        .await
+        .expect("the server binds port 0")
+}
+
 /// The server on port 0 serving the site `leptos` describes.
 pub async fn spawn_site(
     leptos: LeptosOptions,
