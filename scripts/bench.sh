@@ -14,8 +14,9 @@
 # 1.25/s), search (highest sustainable rate, 50 rooms x 2), idle (RSS per
 # idle connection at 18,000 connections), fleet-small and fleet-search (as
 # small and search, on two instances sharing rooms through a private Redis,
-# each room's players on different instances; CPU and RSS are the sum of
-# both instances and Redis), storm (10,000 sockets from one address opened
+# each room's players on different instances, each instance with half the
+# cores as worker threads; CPU and RSS are the sum of both instances and
+# Redis), storm (10,000 sockets from one address opened
 # at once against the default admission budget, with the generator's retry
 # mode, while a canary battle plays: time until all are seated, the canary's
 # latency during the storm against the same canary alone), history and
@@ -92,6 +93,19 @@ start_server() {
     "${server_bin:-target/release/battle-status}" --addr 127.0.0.1:0 "${server_flags[@]}"
 }
 
+# start_fleet N: N instances over the private Redis ($redis_url), each with
+# its share of the machine's cores as worker threads, as N instances sharing
+# a machine are deployed (a container with that CPU quota gives the same:
+# tokio sizes its pool by the CPUs a process may use); left at a worker per
+# core of the machine, N instances run N times as many workers as cores,
+# and wake each other's (docs/performance.md).
+start_fleet() {
+  local share=$(( $(nproc) / $1 ))
+  for _ in $(seq 1 "$1"); do
+    start_server BATTLE_REDIS_URL="$redis_url" TOKIO_WORKER_THREADS=$(( share > 0 ? share : 1 ))
+  done
+}
+
 # start_bare: the bare relay on a free port, as start_server does.
 start_bare() {
   launch target/release/bare-relay --addr 127.0.0.1:0
@@ -149,7 +163,7 @@ scenario() {
   case "$instances" in
     redis:*)
       start_redis
-      for _ in $(seq 1 "${instances#redis:}"); do start_server BATTLE_REDIS_URL="$redis_url"; done ;;
+      start_fleet "${instances#redis:}" ;;
     *) start_server ;;
   esac
   local watched
@@ -243,7 +257,7 @@ versus() {
         ours) start_server ;;
         bare) start_bare ;;
         redis) start_redis; start_server BATTLE_REDIS_URL="$redis_url" ;;
-        fleet) start_redis; start_server BATTLE_REDIS_URL="$redis_url"; start_server BATTLE_REDIS_URL="$redis_url" ;;
+        fleet) start_redis; start_fleet 2 ;;
         baseline) server_bin=${BASELINE:?set BASELINE to a server binary} start_server ;;
       esac
       watched=$(IFS=,; echo "${pids[*]}${redis_pid:+,$redis_pid}")
@@ -348,8 +362,7 @@ fleet_split() {
   for run in 1 2 3; do
     for bin in target/release/battle-status ${BASELINE:-}; do
       start_redis
-      server_bin=$bin start_server BATTLE_REDIS_URL="$redis_url"
-      server_bin=$bin start_server BATTLE_REDIS_URL="$redis_url"
+      server_bin=$bin start_fleet 2
       redis-cli -p "$redis_port" CONFIG RESETSTAT > /dev/null
       one=$(cpu_ticks "${pids[0]}"); two=$(cpu_ticks "${pids[1]}"); redis=$(cpu_ticks "$redis_pid")
       "${LOADGEN[@]}" --addr "$addrs" --rooms 50 --per-room 2 --rate 50 --duration 15 > /dev/null 2>&1
