@@ -261,7 +261,9 @@ versus() {
         baseline) server_bin=${BASELINE:?set BASELINE to a server binary} start_server ;;
       esac
       watched=$(IFS=,; echo "${pids[*]}${redis_pid:+,$redis_pid}")
-      base=$(awk '/VmRSS/ { print $2 }' "/proc/${pids[0]}/status")
+      # Before any connection: the RSS of every process the generator sums.
+      base=$(for pid in ${watched//,/ }; do awk '/VmRSS/ { print $2 }' "/proc/$pid/status"; done \
+        | awk '{ total += $1 } END { print total }')
       "${LOADGEN[@]}" --addr "$addrs" --server-pid "$watched" --json "$@" 2> "target/bench/$name-$relay-$run.log" \
         | tail -n 1 | python3 -c 'import json, sys; d = json.load(sys.stdin); d["rss_base_kib"] = int(sys.argv[1]); print(json.dumps(d))' "$base" \
         > "target/bench/$name-$relay-$run.json"
