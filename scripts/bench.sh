@@ -35,7 +35,8 @@
 # (RSS per idle connection at 18,000 connections); solo-redis (one instance in process against one
 # instance over a private Redis, 10,000 delivered frames/s, alternating);
 # versus-fleet (the same load in process against two instances over a
-# private Redis, every frame crossing it: CPU per frame of the fleet);
+# private Redis, each on half the cores, every frame crossing it: CPU per
+# frame of the fleet);
 # fleet-split (where the fleet's CPU goes: each instance's and Redis');
 # publish-script (the instructions Redis runs per typing ping's script
 # call);
@@ -245,8 +246,9 @@ frozen() {
 # the ratios of the medians (ours / OTHER). OTHER is "bare", the bare relay;
 # "redis", this server alone over a private Redis (whose CPU counts with the
 # server's); "fleet", two instances of this server over a private Redis,
-# each room's two players on different instances so that every frame
-# crosses Redis (both instances' CPU and Redis' count); or "baseline", the
+# each on its share of the cores (start_fleet), each room's two players
+# on different instances so that every frame crosses Redis (both
+# instances' CPU and Redis' count); or "baseline", the
 # server binary $BASELINE (an earlier build, to tell a change from the
 # machine's noise).
 versus() {
