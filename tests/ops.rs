@@ -55,6 +55,16 @@ async fn metrics_count_connections_frames_drops_and_fan_out_latency() {
     assert!(deliveries.parse::<u64>().unwrap() >= 3, "{deliveries}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn metrics_give_the_runtimes_worker_threads() {
+    let server = spawn_app().await;
+    let (_, metrics) = http_get(&server, "/metrics").await;
+    assert!(
+        metrics.contains("battle_worker_threads 3"),
+        "the worker threads in\n{metrics}"
+    );
+}
+
 async fn with_judge() -> TestServer {
     spawn_app_with(|config| config.publish_secret = Some(Secret::new(JUDGE_SECRET).unwrap())).await
 }

@@ -202,6 +202,10 @@ impl Server {
     /// WebSocket with 1001 (told by the hub; upgraded sockets are not HTTP
     /// connections any more), and waits up to the shutdown timeout.
     pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        // What an operator sizing instances that share a machine checks.
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
+        self.hub.stats().set_workers(workers);
+        info!("{workers} worker threads");
         info!("listening on http://{}", self.local_addr());
         // Ends with the server: stopped at shutdown, aborted when dropped.
         let _operators = self.operators.take().map(|(listener, routes)| {

@@ -191,6 +191,7 @@ pub struct Stats {
     backplane_reconnects: Counter,
     backplane_up: Gauge,
     recoveries: Family<RecoveryLabel, Counter>,
+    workers: Gauge,
 }
 
 /// A copy of some counters at one moment.
@@ -235,6 +236,7 @@ impl Default for Stats {
             backplane_reconnects: Counter::default(),
             backplane_up: Gauge::default(),
             recoveries: Family::default(),
+            workers: Gauge::default(),
             registry: Registry::default(),
         };
         register_all!(registry, stats,
@@ -252,6 +254,7 @@ impl Default for Stats {
             "backplane_reconnects", "Times the link to the message broker came back after it was lost" => backplane_reconnects;
             "backplane_up", "1 while the link to the message broker is up (always 1 in process)" => backplane_up;
             "recoveries", "Connections that presented the last seq they saw, by outcome" => recoveries;
+            "worker_threads", "Worker threads of the server's runtime: TOKIO_WORKER_THREADS, or one per CPU the process may use" => workers;
         );
         Self { registry, ..stats }
     }
@@ -311,6 +314,11 @@ impl Stats {
     /// The link to the message broker went up or down.
     pub fn set_backplane_up(&self, up: bool) {
         self.backplane_up.set(i64::from(up));
+    }
+
+    /// The server's runtime has `workers` worker threads.
+    pub fn set_workers(&self, workers: usize) {
+        self.workers.set(i64::try_from(workers).unwrap_or(i64::MAX));
     }
 
     /// A handshake was refused.
