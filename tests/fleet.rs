@@ -232,6 +232,29 @@ async fn a_redis_outage_keeps_single_instance_rooms_working_and_cross_instance_r
 }
 
 #[tokio::test]
+async fn frames_cross_instances_after_redis_forgets_its_scripts() {
+    let redis = RedisServer::start().await;
+    let a = spawn_on_redis(&redis).await;
+    let b = spawn_on_redis(&redis).await;
+    let mut carol = Player::join(&a, "split").await;
+    let mut dave = Player::join(&b, "split").await;
+    carol.expect_presence("join", &dave.me).await;
+    carol.send(r#"{"type":"action","action":"RUNNING"}"#).await;
+    assert_eq!(dave.next_of("action").await["action"], "RUNNING");
+
+    // What a failover to a replica, or an operator's flush, leaves.
+    redis.query(&["SCRIPT", "FLUSH"]).await;
+    carol.send(r#"{"type":"action","action":"MLE"}"#).await;
+    let across = dave.next_of("action").await;
+    assert_eq!(across["action"], "MLE", "the script is loaded again");
+    assert_eq!(across["from"], carol.me.as_str());
+    assert_eq!(
+        metric(&metrics(&a).await, "battle_backplane_publish_errors_total"),
+        0
+    );
+}
+
+#[tokio::test]
 async fn an_instance_started_before_redis_is_degraded_until_redis_is_up() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())

@@ -1,20 +1,59 @@
 //! Where things live in Redis: each room's hash and channel, each
 //! instance's liveness key, and the hash fields beside the roster.
 
+use std::fmt;
+
+use redis::{RedisWrite, ToRedisArgs};
+
 use crate::protocol::RoomName;
 
 /// Prefix of every room's key and channel.
 pub const ROOM_PREFIX: &str = "battle:room:";
 
-/// The key (a hash) and the channel of `room`: `battle:room:<id>`.
-pub fn room_key(room: &RoomName) -> String {
-    format!("{ROOM_PREFIX}{}", room.as_str())
+/// Prefix of every instance's liveness key.
+pub const NODE_PREFIX: &str = "battle:node:";
+
+/// The key (a hash) and the channel of a room: `battle:room:<id>`. As a
+/// command's argument, written straight into the command.
+pub struct RoomKey<'a>(pub &'a RoomName);
+
+/// The key of a room's history (a stream of its events, by `seq`):
+/// `battle:room:<id>:log`. As a command's argument, written straight into
+/// the command.
+pub struct LogKey<'a>(pub &'a RoomName);
+
+impl fmt::Display for RoomKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{ROOM_PREFIX}{}", self.0.as_str())
+    }
 }
 
-/// The key of `room`'s history (a stream of its events, by `seq`):
-/// `battle:room:<id>:log`.
+impl fmt::Display for LogKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{ROOM_PREFIX}{}:log", self.0.as_str())
+    }
+}
+
+impl ToRedisArgs for RoomKey<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        out.write_arg_fmt(self);
+    }
+}
+
+impl ToRedisArgs for LogKey<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        out.write_arg_fmt(self);
+    }
+}
+
+/// The key (a hash) and the channel of `room`.
+pub fn room_key(room: &RoomName) -> String {
+    RoomKey(room).to_string()
+}
+
+/// The key of `room`'s history.
 pub fn log_key(room: &RoomName) -> String {
-    format!("{ROOM_PREFIX}{}:log", room.as_str())
+    LogKey(room).to_string()
 }
 
 /// The room a channel is for, if it is a room's.
@@ -24,7 +63,7 @@ pub fn room_of_channel(channel: &str) -> Option<RoomName> {
 
 /// The key that says instance `node` is alive: `battle:node:<id>`.
 pub fn node_key(node: &str) -> String {
-    format!("battle:node:{node}")
+    format!("{NODE_PREFIX}{node}")
 }
 
 /// The field naming the instance that connection `conn` is on.
@@ -66,5 +105,18 @@ mod tests {
         assert_eq!(log_key(&room), "battle:room:duel-42:log");
         assert_eq!(room_of_channel(&log_key(&room)), None, "not a channel");
         assert_eq!(room_of_channel("battle:room:bad room"), None);
+    }
+
+    #[test]
+    fn keys_written_into_a_command_are_the_keys() {
+        let room = RoomName::parse("duel-42").unwrap();
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(RoomKey(&room)).arg(LogKey(&room));
+        let mut expected = redis::cmd("EVALSHA");
+        expected
+            .arg("battle:room:duel-42")
+            .arg("battle:room:duel-42:log");
+        assert_eq!(cmd.get_packed_command(), expected.get_packed_command());
+        assert_eq!(node_key("a"), format!("{NODE_PREFIX}a"));
     }
 }

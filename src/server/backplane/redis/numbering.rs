@@ -6,11 +6,11 @@
 use std::{sync::Arc, time::Instant};
 
 use super::{
-    codec::{handover_message, record_field},
-    keys::{log_key, node_key, room_key},
+    codec::handover_message,
+    keys::room_key,
     local_first::{handover_delay, Batch, Call, Put},
     offline::Subscription,
-    store::Published,
+    store::{Numbering, Published},
     Instance,
 };
 use crate::{
@@ -249,24 +249,15 @@ impl Instance {
         let mut pipe = redis::pipe();
         pipe.load_script(&self.scripts.publish).ignore();
         for put in &batch.puts {
-            let (field, value) = record_field(&put.member, &put.event, put.at);
-            pipe.invoke_script(
-                self.scripts
-                    .publish
-                    .key(room_key(room))
-                    .key(log_key(room))
-                    .arg(field)
-                    .arg(value)
-                    .arg(put.frame.to_json())
-                    .arg(self.room_ttl_ms)
-                    .arg(if put.frame.is_event() { "1" } else { "0" })
-                    .arg(put.at)
-                    .arg(self.limits.history_len)
-                    .arg("")
-                    .arg(&self.node)
-                    .arg(node_key(""))
-                    .arg(put.seq),
-            );
+            let Put {
+                seq,
+                member,
+                event,
+                at,
+                frame,
+            } = put;
+            let numbering = Numbering::Here { seq: *seq };
+            pipe.add_command(self.publish_call(room, member, event, frame, *at, numbering));
         }
         if batch.release {
             pipe.load_script(&self.scripts.release).ignore();

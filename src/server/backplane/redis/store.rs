@@ -4,12 +4,14 @@
 
 use std::collections::HashMap;
 
-use redis::{aio::ConnectionManager, AsyncCommands, Script};
+use redis::{
+    aio::ConnectionManager, AsyncCommands, Cmd, ErrorKind, FromRedisValue, Script, ServerErrorKind,
+};
 use tracing::warn;
 
 use super::{
     codec::{history_entry, record_field, replaced_message, Commit, StoredRoom},
-    keys::{log_key, node_key, room_key},
+    keys::{log_key, room_key, LogKey, RoomKey, NODE_PREFIX},
     lock,
     numbering::{Handover, Pending},
     Instance,
@@ -23,8 +25,10 @@ use crate::{
 /// the roster first.
 const MAX_ATTEMPTS: usize = 32;
 
-/// The Lua scripts, loaded once per connection by redis-rs (`EVALSHA`,
-/// then `EVAL` if the server does not have them).
+/// The Lua scripts, called by their hash (`EVALSHA`) and loaded into Redis
+/// when it answers that it does not have them (`NOSCRIPT`): by redis-rs for
+/// the commit, by `run_script` for a frame's publish, and ahead
+/// of them in the pipelines of a local-first room's writer.
 pub struct Scripts {
     commit: Script,
     pub(super) publish: Script,
@@ -51,6 +55,15 @@ pub enum Published {
     Missing,
     /// Another live instance numbers the room's frames itself.
     Elsewhere,
+}
+
+/// Who numbers a frame that the publish script records.
+#[derive(Debug, Clone, Copy)]
+pub enum Numbering<'a> {
+    /// Redis numbers it and publishes it as frame `id`.
+    ByRedis { id: &'a str },
+    /// This instance numbered it `seq` and delivered it itself.
+    Here { seq: u64 },
 }
 
 /// What a roster commit came to.
@@ -173,7 +186,7 @@ impl Instance {
         invocation
             .key(log_key(room))
             .arg(&self.node)
-            .arg(node_key(""))
+            .arg(NODE_PREFIX)
             .arg(version)
             .arg(json)
             .arg(self.room_ttl_ms)
@@ -251,26 +264,8 @@ impl Instance {
         frame: &ServerFrame,
         now: u64,
     ) -> Result<Published, BackplaneError> {
-        let (field, value) = record_field(member, event, now);
-        let (seq, sole): (i64, i64) = self
-            .scripts
-            .publish
-            .key(room_key(room))
-            .key(log_key(room))
-            .arg(field)
-            .arg(value)
-            .arg(frame.to_json())
-            .arg(self.room_ttl_ms)
-            .arg(if frame.is_event() { "1" } else { "0" })
-            .arg(now)
-            .arg(self.limits.history_len)
-            .arg(id)
-            .arg(&self.node)
-            .arg(node_key(""))
-            .arg("")
-            .invoke_async(&mut self.commands()?)
-            .await
-            .map_err(|e| self.failed(&e))?;
+        let call = self.publish_call(room, member, event, frame, now, Numbering::ByRedis { id });
+        let (seq, sole): (i64, i64) = self.run_script(&self.scripts.publish, &call).await?;
         Ok(match u64::try_from(seq) {
             Ok(seq) => Published::Numbered {
                 seq,
@@ -279,5 +274,63 @@ impl Instance {
             Err(_) if seq == -2 => Published::Elsewhere,
             Err(_) => Published::Missing,
         })
+    }
+
+    /// The publish script's call for frame `frame` of `member`, sent at
+    /// `at`: `EVALSHA`, its keys and arguments written straight into the
+    /// command. A `ScriptInvocation` gives each argument a buffer of its
+    /// own, then copies them all into a command: 10 % more instructions a
+    /// frame on a fleet instance (docs/performance.md).
+    pub(super) fn publish_call(
+        &self,
+        room: &RoomName,
+        member: &str,
+        event: &ClientEvent,
+        frame: &ServerFrame,
+        at: u64,
+        numbering: Numbering<'_>,
+    ) -> Cmd {
+        let (field, value) = record_field(member, event, at);
+        let json = frame.to_json();
+        let size = 192 + 2 * room.as_str().len() + field.len() + value.len() + json.len();
+        let mut call = Cmd::with_capacity(16, size);
+        call.arg("EVALSHA")
+            .arg(self.scripts.publish.get_hash())
+            .arg(2)
+            .arg(RoomKey(room))
+            .arg(LogKey(room))
+            .arg(field)
+            .arg(value)
+            .arg(json)
+            .arg(self.room_ttl_ms)
+            .arg(if frame.is_event() { "1" } else { "0" })
+            .arg(at)
+            .arg(self.limits.history_len);
+        match numbering {
+            Numbering::ByRedis { id } => call.arg(id).arg(&self.node).arg(NODE_PREFIX).arg(""),
+            Numbering::Here { seq } => call.arg("").arg(&self.node).arg(NODE_PREFIX).arg(seq),
+        };
+        call
+    }
+
+    /// Runs `call`, an `EVALSHA` of `script`; if Redis does not have the
+    /// script (it started afresh, or flushed its scripts), loads it and runs
+    /// `call` again.
+    async fn run_script<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        call: &Cmd,
+    ) -> Result<T, BackplaneError> {
+        let mut commands = self.commands()?;
+        let answer = async {
+            match call.query_async(&mut commands).await {
+                Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    script.load_async(&mut commands).await?;
+                    call.query_async(&mut commands).await
+                }
+                answer => answer,
+            }
+        };
+        answer.await.map_err(|e| self.failed(&e))
     }
 }
