@@ -249,13 +249,14 @@ impl Instance {
 
     /// A new id for a frame this instance publishes.
     fn frame_id(&self) -> String {
-        let n = self.next_frame.fetch_add(1, Ordering::Relaxed);
-        format!("{}.{n}", self.node)
+        frames::frame_id(&self.node, self.next_frame.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// `true` the first time a frame of this instance reaches its members.
+    /// `true` the first time frame `id` of this instance ([`Self::frame_id`])
+    /// reaches its members, and for any other id.
     fn first_delivery(&self, id: &str) -> bool {
-        lock(&self.recent_frames).first(id)
+        frames::frame_number(&self.node, id)
+            .is_none_or(|number| lock(&self.recent_frames).first(number))
     }
 
     fn is_up(&self) -> bool {
