@@ -1,7 +1,10 @@
 //! Names that come from clients, checked once: room names, roles, the
 //! tabs' private player keys and players' display names.
 
-use std::{borrow::Cow, fmt};
+use std::{
+    borrow::{Borrow, Cow},
+    fmt,
+};
 
 use serde::{de, Deserialize, Deserializer, Serialize};
 use thiserror::Error;
@@ -48,6 +51,14 @@ impl RoomName {
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Looked up by its text: a room's channel names it (a name that is not
+/// valid is no key).
+impl Borrow<str> for RoomName {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }

@@ -56,11 +56,6 @@ pub fn log_key(room: &RoomName) -> String {
     LogKey(room).to_string()
 }
 
-/// The room a channel is for, if it is a room's.
-pub fn room_of_channel(channel: &str) -> Option<RoomName> {
-    RoomName::parse(channel.strip_prefix(ROOM_PREFIX)?).ok()
-}
-
 /// The key that says instance `node` is alive: `battle:node:<id>`.
 pub fn node_key(node: &str) -> String {
     format!("{NODE_PREFIX}{node}")
@@ -97,14 +92,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_room_channel_names_its_room_and_nothing_else_does() {
+    fn a_rooms_key_and_channel_and_its_history_have_their_own_names() {
         let room = RoomName::parse("duel-42").unwrap();
         assert_eq!(room_key(&room), "battle:room:duel-42");
-        assert_eq!(room_of_channel(&room_key(&room)), Some(room.clone()));
-        assert_eq!(room_of_channel("battle:node:x"), None);
         assert_eq!(log_key(&room), "battle:room:duel-42:log");
-        assert_eq!(room_of_channel(&log_key(&room)), None, "not a channel");
-        assert_eq!(room_of_channel("battle:room:bad room"), None);
     }
 
     #[test]

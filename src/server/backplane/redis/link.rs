@@ -201,12 +201,14 @@ impl Instance {
 
     /// Hands a message of a room's channel to the room's sink.
     fn dispatch(self: &Arc<Self>, message: &redis::Msg) {
-        let Some(room) = keys::room_of_channel(message.get_channel_name()) else {
+        let channel = message.get_channel_name();
+        let Some(local) = channel
+            .strip_prefix(keys::ROOM_PREFIX)
+            .and_then(|name| lock(&self.rooms).get(name).cloned())
+        else {
             return;
         };
-        let Some(local) = self.subscription(&room) else {
-            return;
-        };
+        let room = &local.room;
         let text = std::str::from_utf8(message.get_payload_bytes()).unwrap_or_default();
         match Message::parse(text) {
             Some(Message::Stamped { seq, id, text }) => {
@@ -224,7 +226,7 @@ impl Instance {
                     ..
                 }) = &frame
                 {
-                    self.watch_grace(room);
+                    self.watch_grace(room.clone());
                 }
                 local.deliver(seq, frame);
             }
@@ -232,7 +234,9 @@ impl Instance {
                 lock(&self.seats).remove(&conn);
                 local.sink.replaced(&conn);
             }
-            Some(Message::Handover(node)) if node != self.node => self.hand_over(room, local),
+            Some(Message::Handover(node)) if node != self.node => {
+                self.hand_over(room.clone(), local.clone());
+            }
             Some(Message::Handover(_)) => {}
             None => warn!(%room, "unreadable message on the room's channel"),
         }

@@ -284,7 +284,8 @@ impl Instance {
 
 impl Transport for RedisBackplane {
     fn subscribe(&self, room: &RoomName, sink: Arc<dyn RoomSink>) {
-        lock(&self.instance.rooms).insert(room.clone(), Arc::new(Subscription::new(sink)));
+        let subscription = Arc::new(Subscription::new(room.clone(), sink));
+        lock(&self.instance.rooms).insert(room.clone(), subscription);
         self.instance.changed.notify_one();
     }
 

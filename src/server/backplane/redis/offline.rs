@@ -40,6 +40,8 @@ type Unpublished = (String, ClientEvent, u64);
 
 /// A room with connections on this instance, as the link serves it.
 pub struct Subscription {
+    /// The room.
+    pub room: RoomName,
     /// Where the room's frames go.
     pub sink: Arc<dyn RoomSink>,
     /// True once the room's channel is subscribed.
@@ -68,8 +70,9 @@ pub struct RoomLog {
 
 impl Subscription {
     /// A room whose channel is not subscribed yet.
-    pub fn new(sink: Arc<dyn RoomSink>) -> Self {
+    pub fn new(room: RoomName, sink: Arc<dyn RoomSink>) -> Self {
         Self {
+            room,
             sink,
             subscribed: watch::Sender::new(false),
             log: Mutex::default(),
