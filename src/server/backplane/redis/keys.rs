@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use redis::{RedisWrite, ToRedisArgs};
+use redis::{RedisWrite, ToRedisArgs, ToSingleRedisArg};
 
 use crate::protocol::RoomName;
 
@@ -14,12 +14,12 @@ pub const ROOM_PREFIX: &str = "battle:room:";
 pub const NODE_PREFIX: &str = "battle:node:";
 
 /// The key (a hash) and the channel of a room: `battle:room:<id>`. As a
-/// command's argument, written straight into the command.
+/// command's argument, written straight into the command's buffer.
 pub struct RoomKey<'a>(pub &'a RoomName);
 
 /// The key of a room's history (a stream of its events, by `seq`):
 /// `battle:room:<id>:log`. As a command's argument, written straight into
-/// the command.
+/// the command's buffer.
 pub struct LogKey<'a>(pub &'a RoomName);
 
 impl fmt::Display for RoomKey<'_> {
@@ -34,27 +34,21 @@ impl fmt::Display for LogKey<'_> {
     }
 }
 
-impl ToRedisArgs for RoomKey<'_> {
-    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
-        out.write_arg_fmt(self);
-    }
+/// Each of `$key` is one argument of a command, its text written straight
+/// into the command's buffer.
+macro_rules! one_argument {
+    ($($key:ident),*) => {$(
+        impl ToRedisArgs for $key<'_> {
+            fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+                out.write_arg_fmt(self);
+            }
+        }
+
+        impl ToSingleRedisArg for $key<'_> {}
+    )*};
 }
 
-impl ToRedisArgs for LogKey<'_> {
-    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
-        out.write_arg_fmt(self);
-    }
-}
-
-/// The key (a hash) and the channel of `room`.
-pub fn room_key(room: &RoomName) -> String {
-    RoomKey(room).to_string()
-}
-
-/// The key of `room`'s history.
-pub fn log_key(room: &RoomName) -> String {
-    LogKey(room).to_string()
-}
+one_argument!(RoomKey, LogKey);
 
 /// The key that says instance `node` is alive: `battle:node:<id>`.
 pub fn node_key(node: &str) -> String {
@@ -94,8 +88,9 @@ mod tests {
     #[test]
     fn a_rooms_key_and_channel_and_its_history_have_their_own_names() {
         let room = RoomName::parse("duel-42").unwrap();
-        assert_eq!(room_key(&room), "battle:room:duel-42");
-        assert_eq!(log_key(&room), "battle:room:duel-42:log");
+        assert_eq!(RoomKey(&room).to_string(), "battle:room:duel-42");
+        assert_eq!(LogKey(&room).to_string(), "battle:room:duel-42:log");
+        assert_eq!(node_key("a"), "battle:node:a");
     }
 
     #[test]
@@ -108,6 +103,5 @@ mod tests {
             .arg("battle:room:duel-42")
             .arg("battle:room:duel-42:log");
         assert_eq!(cmd.get_packed_command(), expected.get_packed_command());
-        assert_eq!(node_key("a"), format!("{NODE_PREFIX}a"));
     }
 }

@@ -161,7 +161,10 @@ impl Instance {
     ) -> Result<(), BackplaneError> {
         let wanted: HashSet<RoomName> = lock(&self.rooms).keys().cloned().collect();
         let channels = |rooms: Vec<&RoomName>| -> Vec<String> {
-            rooms.into_iter().map(keys::room_key).collect()
+            rooms
+                .into_iter()
+                .map(|room| keys::RoomKey(room).to_string())
+                .collect()
         };
         let deadline = self.timeouts.command;
         let timed_out = |_| BackplaneError::Unavailable;

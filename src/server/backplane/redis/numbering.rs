@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Instant};
 
 use super::{
     codec::handover_message,
-    keys::room_key,
+    keys::RoomKey,
     local_first::{handover_delay, Batch, Call, Put},
     offline::Subscription,
     store::{Numbering, Published},
@@ -94,7 +94,7 @@ impl Handover {
         room: &RoomName,
     ) -> Result<(), BackplaneError> {
         redis::cmd("PUBLISH")
-            .arg(room_key(room))
+            .arg(RoomKey(room))
             .arg(handover_message(&instance.node))
             .exec_async(&mut instance.commands()?)
             .await
@@ -261,7 +261,7 @@ impl Instance {
         }
         if batch.release {
             pipe.load_script(&self.scripts.release).ignore();
-            pipe.invoke_script(self.scripts.release.key(room_key(room)).arg(&self.node));
+            pipe.invoke_script(self.scripts.release.key(RoomKey(room)).arg(&self.node));
         }
         let answers: Vec<(i64, i64)> = pipe
             .query_async(&mut self.commands()?)

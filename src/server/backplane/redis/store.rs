@@ -11,7 +11,7 @@ use tracing::warn;
 
 use super::{
     codec::{history_entry, record_field, replaced_message, Commit, StoredRoom},
-    keys::{log_key, room_key, LogKey, RoomKey, NODE_PREFIX},
+    keys::{LogKey, RoomKey, NODE_PREFIX},
     lock,
     numbering::{Handover, Pending},
     Instance,
@@ -102,7 +102,7 @@ impl Instance {
     pub(super) async fn load(&self, room: &RoomName) -> Result<StoredRoom, BackplaneError> {
         let fields: HashMap<String, String> = self
             .commands()?
-            .hgetall(room_key(room))
+            .hgetall(RoomKey(room))
             .await
             .map_err(|e| self.failed(&e))?;
         Ok(StoredRoom::from(&fields))
@@ -182,9 +182,9 @@ impl Instance {
         };
         let forget = commit.forget();
         let owners = commit.owners(&self.node);
-        let mut invocation = self.scripts.commit.key(room_key(room));
+        let mut invocation = self.scripts.commit.key(RoomKey(room));
         invocation
-            .key(log_key(room))
+            .key(LogKey(room))
             .arg(&self.node)
             .arg(NODE_PREFIX)
             .arg(version)
@@ -237,9 +237,9 @@ impl Instance {
         seq: u64,
     ) -> Result<(Vec<HistoryEntry>, u64), BackplaneError> {
         let (floor, entries): (Option<u64>, Vec<(String, Vec<String>)>) = redis::pipe()
-            .hget(room_key(room), "hf")
+            .hget(RoomKey(room), "hf")
             .cmd("XRANGE")
-            .arg(log_key(room))
+            .arg(LogKey(room))
             .arg("-")
             .arg(seq)
             .query_async(&mut self.commands()?)

@@ -67,8 +67,8 @@ impl Instance {
         let mut pipe = redis::pipe();
         let ttl = i64::try_from(self.room_ttl_ms).unwrap_or(i64::MAX);
         for room in &rooms {
-            pipe.pexpire(keys::room_key(room), ttl).ignore();
-            pipe.pexpire(keys::log_key(room), ttl).ignore();
+            pipe.pexpire(keys::RoomKey(room), ttl).ignore();
+            pipe.pexpire(keys::LogKey(room), ttl).ignore();
         }
         pipe.query_async::<()>(&mut self.commands()?)
             .await
@@ -127,7 +127,7 @@ impl Instance {
         for batch in rooms.chunks(SWEEP_BATCH) {
             let mut pipe = redis::pipe();
             for room in batch {
-                pipe.hgetall(keys::room_key(room));
+                pipe.hgetall(keys::RoomKey(room));
             }
             let hashes: Vec<HashMap<String, String>> = pipe
                 .query_async(&mut self.commands()?)
