@@ -361,3 +361,40 @@ async fn with_150_ms_each_way_cross_instance_frames_all_arrive_in_order_once() {
         "a slow Redis is not a down one"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_redis_published_but_answered_late_reaches_each_member_once() {
+    let (_redis, proxy_a, proxy_b) = redis_and_two_proxies().await;
+    let (a, b) = (behind(&proxy_a).await, behind(&proxy_b).await);
+    let mut alice = Player::join_path(&a, &as_player("late", ALICE_KEY)).await;
+    let mut bob = Player::join_path(&b, &as_player("late", BOB_KEY)).await;
+    alice.expect_presence("join", &bob.me).await;
+
+    // Redis numbers and publishes the frame at once, and its copy comes
+    // back to the first instance; the reply to the publish comes after the
+    // call's deadline, so the instance delivers the frame itself too.
+    proxy_a.slow_replies(Duration::from_millis(1_500));
+    alice
+        .send(r#"{"type":"action","action":"SUBMITTED"}"#)
+        .await;
+    assert_eq!(bob.next_of("action").await["action"], "SUBMITTED");
+    wait_for_readiness(&a, 503).await;
+    proxy_a.thaw();
+    wait_for_readiness(&a, 200).await;
+
+    alice.send(r#"{"type":"action","action":"AC"}"#).await;
+    let mut echoes = Vec::new();
+    loop {
+        let frame = alice.next_of("action").await;
+        if frame["action"] == "AC" {
+            break;
+        }
+        echoes.push(frame["action"].clone());
+    }
+    assert_eq!(echoes, ["SUBMITTED"], "the sender's echo, once");
+    assert_eq!(
+        bob.next_of("action").await["action"],
+        "AC",
+        "nothing twice on the other instance"
+    );
+}
