@@ -6,6 +6,8 @@
 //! backplane keeps one roster per room where every node can reach it and
 //! turns what the roster returns into frames for the room.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
@@ -71,7 +73,8 @@ pub struct Seat {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Member {
-    id: String,
+    /// Shared with the member's [`MemberRef`]s.
+    id: Arc<str>,
     role: Role,
     key: Option<PlayerKey>,
     conn: String,
@@ -127,7 +130,7 @@ impl Roster {
             return Err(refusal);
         }
         let member = Member {
-            id: request.new_id,
+            id: request.new_id.into(),
             role: request.role,
             key: request.key,
             conn: request.conn,
@@ -196,8 +199,17 @@ impl Roster {
     }
 
     /// Records what member `id` did at `now`, for later snapshots.
+    ///
+    /// A member's connection names it with the id the roster gave it, the
+    /// same text at the same address: found by the address first, a
+    /// frame's recording reads no member's id (with thousands of rooms,
+    /// memory out of the caches at every frame, docs/performance.md). A
+    /// roster read back from Redis has ids of its own: found by the text.
     pub fn record(&mut self, id: &str, event: &ClientEvent, now: u64) {
-        if let Some(member) = self.members.iter_mut().find(|m| m.id == id) {
+        let at = (self.members.iter())
+            .position(|m| std::ptr::eq(&*m.id, id))
+            .or_else(|| self.members.iter().position(|m| *m.id == *id));
+        if let Some(member) = at.map(|at| &mut self.members[at]) {
             match event {
                 ClientEvent::Typing => member.last_typing = Some(now),
                 ClientEvent::Action(action) => member.last_action = Some(*action),
@@ -213,7 +225,7 @@ impl Roster {
         self.members
             .iter()
             .map(|m| MemberState {
-                id: m.id.clone(),
+                id: m.id.to_string(),
                 role: m.role,
                 state: match m.reconnecting_until {
                     Some(_) => Connection::Reconnecting,
@@ -263,7 +275,7 @@ impl Roster {
 impl Member {
     fn public(&self) -> MemberRef {
         MemberRef {
-            id: self.id.as_str().into(),
+            id: self.id.clone(),
             role: self.role,
             name: self.name.clone(),
         }
@@ -439,6 +451,20 @@ mod tests {
         let snapshot = roster.snapshot(2_000);
         assert_eq!(snapshot[1].state, Connection::Reconnecting);
         assert_eq!(snapshot[1].typing_ms, 0, "a dropped member is not typing");
+    }
+
+    #[test]
+    fn a_member_is_found_by_the_id_it_was_given_and_by_a_copy_of_it() {
+        let mut roster = Roster::default();
+        let a = roster.join(player("c1", None), &LIMITS).unwrap().member;
+        let b = roster.join(player("c2", None), &LIMITS).unwrap().member;
+        // A roster read back from Redis is named by ids of its own.
+        let copy = b.id.to_string();
+        roster.record(&copy, &ClientEvent::Action(Action::Accepted), 10);
+        roster.record(&a.id, &ClientEvent::Action(Action::Running), 10);
+        let snapshot = roster.snapshot(10);
+        assert_eq!(snapshot[0].last_action, Some(Action::Running));
+        assert_eq!(snapshot[1].last_action, Some(Action::Accepted));
     }
 
     #[test]
