@@ -44,7 +44,9 @@
 # on this build against an earlier one: BASELINE=<server binary>); profile
 # (instructions per delivered frame under valgrind's callgrind, this build
 # against the bare relay, with its 4 KiB read buffer and with 1 KiB as this
-# server reads, and against BASELINE if set).
+# server reads, and against BASELINE if set); cache-sim (the same relays'
+# cache misses per delivered frame under valgrind's cachegrind, in the
+# versus-tail shape at a lower rate).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -329,31 +331,86 @@ for relay in sys.argv[1:]:
 PY
 }
 
-# counted RELAY RUN [LOADGEN-ARGS...]: starts RELAY under callgrind, runs
-# the generator with LOADGEN-ARGS (none: no load), stops it, and prints the
-# instructions it ran.
+# counted RELAY RUN [LOADGEN-ARGS...]: the instructions RELAY ran under
+# callgrind with the generator's LOADGEN-ARGS (none: no load).
 counted() {
-  local relay=$1 run=$2 out bin; shift 2
-  out="target/bench/callgrind.$relay.$run.out"
+  valgrinded callgrind "$@" | awk '{ print $1 }'
+}
+
+# valgrinded TOOL RELAY RUN [LOADGEN-ARGS...]: starts RELAY under valgrind's
+# TOOL (callgrind; or cachegrind, simulating this machine's caches of one
+# core: 32 KiB of instructions, 32 KiB of data, 1 MiB of L2 as the last
+# level), runs the generator with LOADGEN-ARGS (none: no load), stops it,
+# and prints the totals the tool counted (callgrind: instructions;
+# cachegrind: Ir I1mr ILmr Dr D1mr DLmr Dw D1mw DLmw).
+valgrinded() {
+  local tool=$1 relay=$2 run=$3 out bin; shift 3
+  out="target/bench/$tool.$relay.$run.out"
+  local grind=(valgrind --tool="$tool" --"$tool"-out-file="$out")
+  if [ "$tool" = cachegrind ]; then
+    grind+=(--cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 --LL=1048576,16,64)
+  fi
   case "$relay" in
     ours) bin=target/release/battle-status ;;
     bare | bare-1k) bin=target/release/bare-relay ;;
     baseline) bin=$BASELINE ;;
   esac
   if [ "$relay" = bare ]; then
-    launch valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --addr 127.0.0.1:0
+    launch "${grind[@]}" "$bin" --addr 127.0.0.1:0
   elif [ "$relay" = bare-1k ]; then
-    launch valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --addr 127.0.0.1:0 \
-      --read-buffer-bytes 1024
+    launch "${grind[@]}" "$bin" --addr 127.0.0.1:0 --read-buffer-bytes 1024
   else
     launch env LEPTOS_SITE_ROOT=target/site RUST_LOG=warn,battle_status::server=info NO_COLOR=1 \
-      valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --addr 127.0.0.1:0 "${server_flags[@]}"
+      "${grind[@]}" "$bin" --addr 127.0.0.1:0 "${server_flags[@]}"
   fi
   if [ $# -gt 0 ]; then
     "${LOADGEN[@]}" --addr "$addrs" --json "$@" 2> /dev/null | tail -n 1 > "target/bench/profile-$relay.json"
   fi
   stop_servers
-  awk '/^(summary|totals):/ { ir = $2 } END { print ir }' "$out"
+  awk '/^(summary|totals):/ { $1 = ""; totals = $0 } END { print totals }' "$out"
+}
+
+# cache-sim: where a frame's time goes besides its instructions, in the
+# versus-tail shape (18,000 connections; 0.05 frames/s each, about what a
+# relay keeps up with under cachegrind): each relay (and BASELINE if set) with no frames
+# once, then loaded three times; per delivered frame, the loaded run's
+# counts less the idle one's: instructions, first-level misses
+# (instructions, data read) and last-level read misses. A miss of the
+# first level costs about a dozen cycles, one of the last about a hundred
+# (writes wait in the store buffer).
+cache_sim() {
+  local relay idle run loaded delivered
+  local relays=(ours bare ${BASELINE:+baseline})
+  local shape=(--rooms 9000 --per-room 2 --duration 40 --ramp 150)
+  for relay in "${relays[@]}"; do
+    idle=$(valgrinded cachegrind "$relay" idle "${shape[@]}" --rate 0)
+    for run in 1 2 3; do
+      loaded=$(valgrinded cachegrind "$relay" "$run" "${shape[@]}" --rate 0.05)
+      delivered=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["received"], "of", r["expected"])' \
+        "target/bench/profile-$relay.json")
+      echo "$relay run $run: delivered $delivered; loaded$loaded; idle$idle"
+    done
+  done | tee target/bench/cache-sim.txt
+  python3 - "${relays[@]}" <<'PY' | tee -a target/bench/cache-sim.txt
+import re, statistics, sys
+names = ["instructions", "I1 misses", "LL instruction misses", "data reads", "D1 read misses",
+         "LL read misses", "data writes", "D1 write misses", "LL write misses"]
+shown = ["instructions", "I1 misses", "D1 read misses", "LL read misses", "LL write misses"]
+runs = {}
+for line in open("target/bench/cache-sim.txt"):
+    m = re.match(r"([\w-]+) run \d: delivered (\d+) of \d+; loaded([\d ]+); idle([\d ]+)", line)
+    if m:
+        loaded, idle = (list(map(int, m[i].split())) for i in (3, 4))
+        frame = {n: (l - i) / int(m[2]) for n, l, i in zip(names, loaded, idle)}
+        runs.setdefault(m[1], []).append(frame)
+median = {r: {n: statistics.median(f[n] for f in runs[r]) for n in shown} for r in runs}
+for relay in sys.argv[1:]:
+    figures = ", ".join(f"{n} {median[relay][n]:.1f}" for n in shown)
+    print(f"{relay}, medians a delivered frame: {figures}")
+for relay in sys.argv[2:]:
+    ratios = ", ".join(f"{n} {median['ours'][n] / median[relay][n]:.2f}x" for n in shown)
+    print(f"ours / {relay}: {ratios}")
+PY
 }
 
 # fleet-split: the versus-fleet load on two instances over a private Redis
@@ -467,7 +524,7 @@ PY
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page versus-cpu versus-tail versus-idle solo-redis versus-fleet fleet-split publish-script profile)
+[ ${#want[@]} -eq 0 ] && want=(small large search idle fleet-small fleet-search storm history fleet-history frozen page versus-cpu versus-tail versus-idle solo-redis versus-fleet fleet-split publish-script profile cache-sim)
 for name in "${want[@]}"; do
   case "$name" in
     small) scenario small 1 --rooms 100 --per-room 2 --rate 1.25 --duration 30 ;;
@@ -491,6 +548,7 @@ for name in "${want[@]}"; do
     solo-redis) versus solo-redis redis --rooms 50 --per-room 2 --rate 50 --duration 15 ;;
     versus-fleet) versus versus-fleet fleet --rooms 50 --per-room 2 --rate 50 --duration 15 ;;
     profile) profile ;;
+    cache-sim) cache_sim ;;
     *) echo "unknown scenario $name" >&2; exit 2 ;;
   esac
 done
