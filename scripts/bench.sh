@@ -372,12 +372,12 @@ valgrinded() {
 
 # cache-sim: where a frame's time goes besides its instructions, in the
 # versus-tail shape (18,000 connections; 0.05 frames/s each, about what a
-# relay keeps up with under cachegrind): each relay (and BASELINE if set) with no frames
-# once, then loaded three times; per delivered frame, the loaded run's
-# counts less the idle one's: instructions, first-level misses
-# (instructions, data read) and last-level read misses. A miss of the
-# first level costs about a dozen cycles, one of the last about a hundred
-# (writes wait in the store buffer).
+# relay keeps up with under cachegrind): each relay (and BASELINE if set)
+# with no frames once, then loaded three times; per delivered frame, the
+# loaded run's counts less the idle one's: instructions, first-level
+# misses (instructions, data reads), last-level misses (reads, writes). A
+# first-level miss costs about a dozen cycles, a last-level read about a
+# hundred (writes wait in the store buffer).
 cache_sim() {
   local relay idle run loaded delivered
   local relays=(ours bare ${BASELINE:+baseline})
