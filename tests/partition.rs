@@ -45,6 +45,38 @@ async fn redis_and_two_proxies() -> (RedisServer, Proxy, Proxy) {
     (redis, a, b)
 }
 
+/// A room whose two players are on two instances, each instance behind a
+/// proxy of its own to one Redis; the players have seen each other join.
+struct Split {
+    _redis: RedisServer,
+    proxy_a: Proxy,
+    proxy_b: Proxy,
+    /// Alice's instance.
+    a: TestServer,
+    _b: TestServer,
+    alice: Player,
+    bob: Player,
+}
+
+impl Split {
+    async fn start(room: &str) -> Self {
+        let (redis, proxy_a, proxy_b) = redis_and_two_proxies().await;
+        let (a, b) = (behind(&proxy_a).await, behind(&proxy_b).await);
+        let mut alice = Player::join_path(&a, &as_player(room, ALICE_KEY)).await;
+        let bob = Player::join_path(&b, &as_player(room, BOB_KEY)).await;
+        alice.expect_presence("join", &bob.me).await;
+        Self {
+            _redis: redis,
+            proxy_a,
+            proxy_b,
+            a,
+            _b: b,
+            alice,
+            bob,
+        }
+    }
+}
+
 /// Member `id` in a welcome or snapshot frame's `members`.
 fn member<'a>(frame: &'a Value, id: &str) -> &'a Value {
     frame["members"]
@@ -283,44 +315,43 @@ async fn an_idle_instance_notices_a_silent_redis_within_5_s_and_is_ready_within_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_freeze_the_other_instance_learns_what_happened_and_nothing_arrives_twice() {
-    let (_redis, proxy_a, proxy_b) = redis_and_two_proxies().await;
-    let (a, b) = (behind(&proxy_a).await, behind(&proxy_b).await);
-    let mut alice = Player::join_path(&a, &as_player("duel", ALICE_KEY)).await;
-    let mut bob = Player::join_path(&b, &as_player("duel", BOB_KEY)).await;
-    alice.expect_presence("join", &bob.me).await;
+    let mut split = Split::start("duel").await;
 
-    proxy_a.freeze();
-    wait_for_readiness(&a, 503).await;
-    alice
+    split.proxy_a.freeze();
+    wait_for_readiness(&split.a, 503).await;
+    split
+        .alice
         .send(r#"{"type":"action","action":"SUBMITTED"}"#)
         .await;
     assert_eq!(
-        alice.next_of("action").await["action"],
+        split.alice.next_of("action").await["action"],
         "SUBMITTED",
         "its own echo, at once"
     );
-    proxy_a.thaw();
-    wait_for_readiness(&a, 200).await;
+    split.proxy_a.thaw();
+    wait_for_readiness(&split.a, 200).await;
 
     let snapshot = loop {
-        let frame = bob.next().await;
+        let frame = split.bob.next().await;
         if frame["type"] == "snapshot" {
             break frame;
         }
     };
     assert_eq!(
-        member(&snapshot, &alice.me)["lastAction"],
+        member(&snapshot, &split.alice.me)["lastAction"],
         "SUBMITTED",
         "what happened during the freeze"
     );
 
     let mut seen = Vec::new();
     for n in 1..=20 {
-        bob.send(&format!(r#"{{"type":"action","action":"FAILED_TC{n}"}}"#))
+        split
+            .bob
+            .send(&format!(r#"{{"type":"action","action":"FAILED_TC{n}"}}"#))
             .await;
     }
     while seen.len() < 20 {
-        let frame = alice.next_of("action").await;
+        let frame = split.alice.next_of("action").await;
         seen.push(frame["seq"].as_u64().unwrap());
     }
     let mut unique = seen.clone();
@@ -331,23 +362,20 @@ async fn after_a_freeze_the_other_instance_learns_what_happened_and_nothing_arri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_150_ms_each_way_cross_instance_frames_all_arrive_in_order_once() {
-    let (_redis, proxy_a, proxy_b) = redis_and_two_proxies().await;
-    let (a, b) = (behind(&proxy_a).await, behind(&proxy_b).await);
-    let mut alice = Player::join_path(&a, &as_player("slow", ALICE_KEY)).await;
-    let mut bob = Player::join_path(&b, &as_player("slow", BOB_KEY)).await;
-    alice.expect_presence("join", &bob.me).await;
-    for proxy in [&proxy_a, &proxy_b] {
+    let mut split = Split::start("slow").await;
+    for proxy in [&split.proxy_a, &split.proxy_b] {
         proxy.delay(Duration::from_millis(150));
     }
     for n in 1..=10 {
-        alice
+        split
+            .alice
             .send(&format!(r#"{{"type":"action","action":"FAILED_TC{n}"}}"#))
             .await;
     }
     let mut codes = Vec::new();
     while codes.len() < 10 {
         codes.push(
-            bob.next_of("action").await["action"]
+            split.bob.next_of("action").await["action"]
                 .as_str()
                 .unwrap()
                 .to_owned(),
@@ -356,7 +384,7 @@ async fn with_150_ms_each_way_cross_instance_frames_all_arrive_in_order_once() {
     let expected: Vec<String> = (1..=10).map(|n| format!("FAILED_TC{n}")).collect();
     assert_eq!(codes, expected);
     assert_eq!(
-        http_get(&a, "/readyz").await.0,
+        http_get(&split.a, "/readyz").await.0,
         200,
         "a slow Redis is not a down one"
     );
@@ -364,28 +392,25 @@ async fn with_150_ms_each_way_cross_instance_frames_all_arrive_in_order_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_redis_published_but_answered_late_reaches_each_member_once() {
-    let (_redis, proxy_a, proxy_b) = redis_and_two_proxies().await;
-    let (a, b) = (behind(&proxy_a).await, behind(&proxy_b).await);
-    let mut alice = Player::join_path(&a, &as_player("late", ALICE_KEY)).await;
-    let mut bob = Player::join_path(&b, &as_player("late", BOB_KEY)).await;
-    alice.expect_presence("join", &bob.me).await;
+    let mut split = Split::start("late").await;
 
     // Redis numbers and publishes the frame at once, and its copy comes
     // back to the first instance; the reply to the publish comes after the
     // call's deadline, so the instance delivers the frame itself too.
-    proxy_a.slow_replies(Duration::from_millis(1_500));
-    alice
+    split.proxy_a.slow_replies(Duration::from_millis(1_500));
+    split
+        .alice
         .send(r#"{"type":"action","action":"SUBMITTED"}"#)
         .await;
-    assert_eq!(bob.next_of("action").await["action"], "SUBMITTED");
-    wait_for_readiness(&a, 503).await;
-    proxy_a.thaw();
-    wait_for_readiness(&a, 200).await;
+    assert_eq!(split.bob.next_of("action").await["action"], "SUBMITTED");
+    wait_for_readiness(&split.a, 503).await;
+    split.proxy_a.thaw();
+    wait_for_readiness(&split.a, 200).await;
 
-    alice.send(r#"{"type":"action","action":"AC"}"#).await;
+    split.alice.send(r#"{"type":"action","action":"AC"}"#).await;
     let mut echoes = Vec::new();
     loop {
-        let frame = alice.next_of("action").await;
+        let frame = split.alice.next_of("action").await;
         if frame["action"] == "AC" {
             break;
         }
@@ -393,7 +418,7 @@ async fn a_frame_redis_published_but_answered_late_reaches_each_member_once() {
     }
     assert_eq!(echoes, ["SUBMITTED"], "the sender's echo, once");
     assert_eq!(
-        bob.next_of("action").await["action"],
+        split.bob.next_of("action").await["action"],
         "AC",
         "nothing twice on the other instance"
     );
