@@ -8,12 +8,18 @@ mod support;
 use serde_json::Value;
 use support::{spawn_app_with, TestServer};
 
-/// Runs the load generator against `server` with `extra` flags; its summary.
+/// Runs the load generator against `server` with `extra` flags (and no idle
+/// time unless they give one); its summary.
 async fn loadgen(server: &TestServer, extra: &[&str]) -> Value {
+    let idle = if extra.contains(&"--idle") {
+        &[][..]
+    } else {
+        &["--idle", "0"][..]
+    };
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(["--addr", &server.addr.to_string()])
-        .args(["--rooms", "20", "--per-room", "2", "--rate", "2"])
-        .args(["--idle", "0", "--json"])
+        .args(["--rooms", "20", "--per-room", "2", "--rate", "2", "--json"])
+        .args(idle)
         .args(extra)
         .output()
         .await
@@ -56,4 +62,19 @@ async fn the_warm_up_s_latency_is_reported_apart_and_its_frames_still_count() {
             "frames were measured in both parts ({figure}): {summary}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_that_wait_for_the_others_answer_the_servers_pings_and_stay_open() {
+    let server = spawn_app_with(|config| {
+        config.heartbeat_ms = 200;
+        config.heartbeat_timeout_ms = 300;
+    })
+    .await;
+    // Two seconds between connecting and sending: four silence limits.
+    let summary = loadgen(&server, &["--duration", "1", "--idle", "2"]).await;
+    assert_eq!(summary["connections"], 40, "{summary}");
+    // 40 players, 2 frames each in the second, each to both of its room.
+    assert_eq!(summary["expected"], 160, "every player sent: {summary}");
+    assert_eq!(summary["received"], 160, "{summary}");
 }

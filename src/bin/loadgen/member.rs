@@ -15,7 +15,7 @@ use battle_status::{
     procfs::{cpu_ticks, rss_kib},
     protocol::{Action, ClientEvent, ClientFrame},
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{stream::FusedStream, SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Deserialize;
 use tokio::{net::TcpSocket, sync::Barrier, task::JoinSet};
@@ -303,8 +303,20 @@ async fn client(
     let _welcome = ws.next().await;
     record(&histograms, |h| &mut h.connect, micros(begin.elapsed()));
     counters.connected.fetch_add(1, Ordering::Relaxed);
-    connected.wait().await;
-    go.wait().await;
+    // Reads while the others connect (a slow ramp takes minutes), as a
+    // page does: the server's pings are answered, and a socket that
+    // answered nothing for its silence limit would be closed.
+    let everyone = async {
+        connected.wait().await;
+        go.wait().await;
+    };
+    tokio::pin!(everyone);
+    loop {
+        tokio::select! {
+            () = &mut everyone => break,
+            message = ws.next(), if !ws.is_terminated() => drop(message),
+        }
+    }
     let (start, start_micros) = *started.get().expect("set before go");
     let warm = start_micros + args.warmup * 1_000_000;
     let end = start + Duration::from_secs(args.duration);
