@@ -206,9 +206,8 @@ impl Roster {
     /// memory out of the caches at every frame, docs/performance.md). A
     /// roster read back from Redis has ids of its own: found by the text.
     pub fn record(&mut self, id: &str, event: &ClientEvent, now: u64) {
-        let at = (self.members.iter())
-            .position(|m| std::ptr::eq(&*m.id, id))
-            .or_else(|| self.members.iter().position(|m| *m.id == *id));
+        let at = self.members.iter().position(|m| std::ptr::eq(&*m.id, id));
+        let at = at.or_else(|| self.members.iter().position(|m| *m.id == *id));
         if let Some(member) = at.map(|at| &mut self.members[at]) {
             match event {
                 ClientEvent::Typing => member.last_typing = Some(now),
