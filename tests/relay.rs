@@ -51,6 +51,21 @@ async fn the_original_scripts_frames_are_relayed_intact_with_from_and_seq_added(
 }
 
 #[tokio::test]
+async fn a_frame_sent_with_the_handshake_before_its_answer_is_relayed() {
+    let server = spawn_app().await;
+    let mut bob = Player::join(&server, "eager").await;
+    let mut alice =
+        Player::join_eagerly(&server, "eager", r#"{"type":"action","action":"RUNNING"}"#).await;
+
+    let sender = alice.me.clone();
+    for player in [&mut alice, &mut bob] {
+        let frame = player.next_of("action").await;
+        assert_eq!(frame["action"], "RUNNING", "{frame}");
+        assert_eq!(frame["from"], sender.as_str(), "{frame}");
+    }
+}
+
+#[tokio::test]
 async fn unknown_fields_and_client_sent_server_fields_are_not_relayed() {
     let server = spawn_app().await;
     let (mut alice, mut bob) = Player::pair(&server, "duel").await;

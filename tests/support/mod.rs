@@ -32,7 +32,13 @@ use tokio_tungstenite::{
         client::IntoClientRequest,
         handshake::client::Request,
         http::{HeaderName, HeaderValue},
-        protocol::CloseFrame,
+        protocol::{
+            frame::{
+                coding::{Data, OpCode},
+                Frame,
+            },
+            CloseFrame, Role as Side,
+        },
         Message,
     },
     MaybeTlsStream, WebSocketStream,
@@ -287,6 +293,52 @@ impl Player {
             .await
             .expect("the handshake succeeds");
         ws
+    }
+
+    /// Joins `room` with `first` (a text frame) sent in the same write as
+    /// the handshake, before the server has answered it, as a client that
+    /// does not wait may; past the welcome.
+    pub async fn join_eagerly(server: &TestServer, room: &str, first: &str) -> Self {
+        let addr = server.addr;
+        let mut wire = format!(
+            "GET /ws/battle/{room}/ HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n\
+             Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .into_bytes();
+        let mut frame = Frame::message(first.to_owned(), OpCode::Data(Data::Text), true);
+        frame.header_mut().mask = Some([7, 1, 8, 2]);
+        frame.format(&mut wire).expect("a frame formats");
+        let mut tcp = TcpStream::connect(addr).await.expect("the server listens");
+        tcp.write_all(&wire).await.expect("the handshake is sent");
+        let answered = async {
+            let mut read = Vec::new();
+            loop {
+                if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+                    return (read.split_off(end + 4), read);
+                }
+                let mut chunk = [0; 1024];
+                let n = tcp.read(&mut chunk).await.expect("the answer is read");
+                assert_ne!(n, 0, "the server hung up before answering");
+                read.extend_from_slice(&chunk[..n]);
+            }
+        };
+        let (rest, head) = tokio::time::timeout(PATIENCE, answered)
+            .await
+            .expect("the handshake is answered");
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        let ws = WebSocketStream::from_partially_read(
+            MaybeTlsStream::Plain(tcp),
+            rest,
+            Side::Client,
+            None,
+        )
+        .await;
+        Self::welcomed(ws).await
     }
 
     /// Closes the socket with `code`, as a browser does.

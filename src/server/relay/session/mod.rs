@@ -12,14 +12,15 @@ use std::{
 };
 
 use futures_util::{SinkExt, StreamExt};
-use hyper::upgrade::{OnUpgrade, Upgraded};
-use hyper_util::rt::TokioIo;
+use hyper::{body::Bytes, upgrade::OnUpgrade};
+use hyper_util::{rt::TokioIo, server::conn::auto::upgrade::downcast};
 use tokio::{
     io::{AsyncWrite, AsyncWriteExt},
+    net::TcpStream,
     time::{sleep_until, Instant, Sleep},
 };
 use tokio_tungstenite::WebSocketStream;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 use tungstenite::{
     protocol::{
         frame::{
@@ -52,8 +53,10 @@ use crate::{
     },
 };
 
-/// A connection's socket: WebSocket frames over hyper's upgraded connection.
-type Socket = WebSocketStream<TokioIo<Upgraded>>;
+/// A connection's socket: WebSocket frames straight over the TCP stream
+/// that hyper upgraded (not through its boxed, rewinding `Upgraded`, a
+/// pointer chased and two layers crossed at every read and write).
+type Socket = WebSocketStream<TcpStream>;
 
 /// How long the server waits for the client's answer to its close frame.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -135,8 +138,12 @@ impl Session {
         admission: Admission,
         relay: Arc<Relay>,
     ) -> Option<Box<Self>> {
-        let mut connection = match upgrade.await {
-            Ok(upgraded) => TokioIo::new(upgraded),
+        let (mut connection, early) = match upgrade.await.map(downcast::<TokioIo<TcpStream>>) {
+            Ok(Ok(parts)) => (parts.io.into_inner(), parts.read_buf),
+            Ok(Err(_)) => {
+                warn!("an upgraded connection that is not a TCP stream, dropped");
+                return None;
+            }
             Err(error) => {
                 debug!(%error, "upgrade failed");
                 return None;
@@ -166,7 +173,7 @@ impl Session {
             Err(error) => {
                 info!(%room, %conn, %error, "refused");
                 let close = refusal_close(&error);
-                let mut socket = websocket(connection).await;
+                let mut socket = websocket(connection, early).await;
                 close_socket(&mut socket, close.code(), close.reason().to_owned()).await;
                 return None;
             }
@@ -178,7 +185,7 @@ impl Session {
         write(relay.silence_limit, write_raw(&mut connection, greeting))
             .await
             .ok()?;
-        let socket = websocket(connection).await;
+        let socket = websocket(connection, early).await;
         Some(Box::new(Session {
             socket,
             limiter: ConnectionLimiter::new(&relay.rates),
@@ -307,9 +314,17 @@ fn first_heartbeat(period: Duration, unit: f64) -> Duration {
     period.mul_f64(0.5 + unit.clamp(0.0, 1.0) / 2.0)
 }
 
-/// The WebSocket layer on an upgraded connection, the server's side.
-async fn websocket(connection: TokioIo<Upgraded>) -> Socket {
-    Socket::from_raw_socket(connection, Side::Server, Some(socket_config())).await
+/// The WebSocket layer on an upgraded connection, the server's side;
+/// `early` is what the client sent after its handshake that hyper already
+/// read (its first frames, if it did not wait for the answer).
+async fn websocket(connection: TcpStream, early: Bytes) -> Socket {
+    Socket::from_partially_read(
+        connection,
+        early.into(),
+        Side::Server,
+        Some(socket_config()),
+    )
+    .await
 }
 
 /// Writes `frames` straight to the connection, before the WebSocket layer
