@@ -316,11 +316,13 @@ fn first_heartbeat(period: Duration, unit: f64) -> Duration {
 
 /// The WebSocket layer on an upgraded connection, the server's side;
 /// `early` is what the client sent after its handshake that hyper already
-/// read (its first frames, if it did not wait for the answer).
+/// read (its first frames, if it did not wait for the answer). Copied: it
+/// is a slice of hyper's read buffer (8 KiB and more), which the WebSocket
+/// layer would otherwise keep as its own for the connection's life.
 async fn websocket(connection: TcpStream, early: Bytes) -> Socket {
     Socket::from_partially_read(
         connection,
-        early.into(),
+        early.to_vec(),
         Side::Server,
         Some(socket_config()),
     )
