@@ -13,6 +13,8 @@ use std::{
     },
 };
 
+use smallvec::SmallVec;
+
 use super::{
     at_once, BackplaneError, JoinError, Joined, RoomLink, RoomSink, RoomStore, StoreFuture,
     Transport, VerdictError,
@@ -72,7 +74,9 @@ struct RoomState {
     seq: u64,
     roster: Roster,
     history: History,
-    sinks: Vec<(u64, Arc<dyn RoomSink>)>,
+    /// Inline for the one instance of a process: a frame reaches it
+    /// without a pointer to chase (with 9,000 rooms, a cache miss).
+    sinks: SmallVec<[(u64, Arc<dyn RoomSink>); 1]>,
 }
 
 impl RoomState {
@@ -81,7 +85,7 @@ impl RoomState {
             seq: 0,
             roster: Roster::default(),
             history: History::new(limits.history_len),
-            sinks: Vec::new(),
+            sinks: SmallVec::new(),
         }
     }
 

@@ -4,6 +4,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use smallvec::SmallVec;
+
 use super::mailbox::{Fit, Mailbox, Outbound};
 use crate::{
     protocol::ServerFrame,
@@ -13,13 +15,17 @@ use crate::{
     },
 };
 
+/// Each connection's id and mailbox.
+type Mailboxes = SmallVec<[(Arc<str>, Arc<Mailbox>); 2]>;
+
 /// The connections of one room on this instance.
 #[derive(Debug)]
 pub struct LocalRoom {
     // Nothing awaited while held; the mailboxes' locks are taken inside it.
     // A list, for the two or so connections of a room: smaller than a map
-    // and quicker to walk.
-    mailboxes: Mutex<Vec<(Arc<str>, Arc<Mailbox>)>>,
+    // and quicker to walk; the two players' inline, so that handing out a
+    // frame chases no pointer to the list (with 9,000 rooms, a cache miss).
+    mailboxes: Mutex<Mailboxes>,
     stats: Arc<Stats>,
 }
 
@@ -54,7 +60,7 @@ impl LocalRoom {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<(Arc<str>, Arc<Mailbox>)>> {
+    fn lock(&self) -> MutexGuard<'_, Mailboxes> {
         self.mailboxes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
