@@ -95,6 +95,10 @@ pub struct Args {
     /// 1 s of jitter) and try again, as the battle page does.
     #[arg(long)]
     pub retry: bool,
+    /// Players join with a display name (`name=p<member>`), so that
+    /// every frame they send carries it, as on the battle page.
+    #[arg(long)]
+    pub names: bool,
     /// Print the merged result as JSON too.
     #[arg(long)]
     pub json: bool,

@@ -130,7 +130,10 @@ pub async fn run(args: &Args, shard: usize, shards: usize, rate: f64) -> Outcome
             pace.tick().await;
             let role = if member < 2 { "player" } else { "spectator" };
             let addr = args.addr[usize::try_from(member).unwrap_or(0) % args.addr.len()];
-            let url = format!("ws://{addr}/ws/battle/lg-{run_id}-{room}/?role={role}");
+            let mut url = format!("ws://{addr}/ws/battle/lg-{run_id}-{room}/?role={role}");
+            if args.names {
+                url.push_str(&format!("&name=p{member}"));
+            }
             tasks.spawn(client(
                 addr,
                 url,
