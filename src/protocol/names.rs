@@ -4,6 +4,7 @@
 use std::{
     borrow::{Borrow, Cow},
     fmt,
+    sync::Arc,
 };
 
 use serde::{de, Deserialize, Deserializer, Serialize};
@@ -46,7 +47,7 @@ impl RoomName {
         if name.len() > MAX_ROOM_CHARS {
             return Err(RoomNameError::TooLong(name.len()));
         }
-        Ok(Self(name.to_owned()))
+        Ok(Self(name.into()))
     }
 
     /// The name as text.
@@ -147,10 +148,12 @@ impl Since {
 /// A player's display name: 1 to [`MAX_NAME_CHARS`] characters once
 /// trimmed, with no control characters and no bidirectional formatting
 /// characters (which could make a name read as something else). Text,
-/// never markup: pages show it as text.
+/// never markup: pages show it as text. Shared: each frame a named member
+/// sends carries it, and copying it is a reference count, not an
+/// allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
-pub struct PlayerName(String);
+pub struct PlayerName(Arc<str>);
 
 /// Why a display name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -180,7 +183,7 @@ impl PlayerName {
         if chars > MAX_NAME_CHARS {
             return Err(PlayerNameError::TooLong(chars));
         }
-        Ok(Self(name.to_owned()))
+        Ok(Self(name.into()))
     }
 
     /// The name as text.
