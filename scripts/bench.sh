@@ -9,6 +9,9 @@
 #   scripts/bench.sh small search    only the named ones
 #   PIN=1 scripts/bench.sh versus-tail   servers on one core, the generator
 #                                        on the other
+#   RUNS=9 scripts/bench.sh versus-cpu   more alternating runs of each relay
+#                                        in the versus and baseline scenarios
+#                                        (3 by default)
 #
 # Scenarios: small (100 rooms x 2 at 1.25/s), large (9,000 rooms x 2 at
 # 1.25/s), search (highest sustainable rate, 50 rooms x 2), idle (RSS per
@@ -27,8 +30,8 @@
 # and answering nothing, against the same load while Redis is healthy,
 # alternating, three runs each), page (transfer size of the page), and
 # against the bare relay (tools/bare_relay.rs: forwards frames in a room and
-# nothing else), alternating with it, three runs each, reported as ratios
-# of the medians: versus-cpu (server CPU per delivered frame at 40,000
+# nothing else), alternating with it, three runs each (RUNS), reported as
+# ratios of the medians: versus-cpu (server CPU per delivered frame at 40,000
 # delivered frames/s), versus-tail (p99 and p99.9 fan-out at 18,000
 # connections sending 1.25 frames/s, after a 3 s warm-up whose tail is
 # reported apart; each run's per-second tail is in its .log), versus-idle
@@ -54,6 +57,7 @@ cd "$ROOT"
 bash scripts/setup.sh --test
 export PATH="$HOME/.cargo/bin:$ROOT/tools/node_modules/.bin:$PATH"
 mkdir -p target/bench
+RUNS=${RUNS:-3}
 
 cargo leptos build --release --precompress
 # The bare relay reuses the server's build: leptos' crates read
@@ -244,8 +248,10 @@ frozen() {
 }
 
 # versus NAME OTHER LOADGEN-ARGS...: the same load on this server in process
-# ("ours") and on OTHER, alternating, three runs each; prints each run and
-# the ratios of the medians (ours / OTHER). OTHER is "bare", the bare relay;
+# ("ours") and on OTHER, alternating, $RUNS runs each; prints each run, the
+# ratios of the medians (ours / OTHER), and in how many of the alternating
+# pairs ours had the lower figure (runs a minute apart share the machine's
+# moment more than medians of a whole set do). OTHER is "bare", the bare relay;
 # "redis", this server alone over a private Redis (whose CPU counts with the
 # server's); "fleet", two instances of this server over a private Redis,
 # each on its share of the cores (start_fleet), each room's two players
@@ -255,7 +261,7 @@ frozen() {
 # machine's noise).
 versus() {
   local name=$1 other=$2 run relay base watched; shift 2
-  for run in 1 2 3; do
+  for run in $(seq "$RUNS"); do
     for relay in ours "$other"; do
       case "$relay" in
         ours) start_server ;;
@@ -274,11 +280,11 @@ versus() {
       stop_servers
     done
   done
-  python3 - "$name" "$other" <<'PY' | tee "target/bench/$name.txt"
+  python3 - "$name" "$other" "$RUNS" <<'PY' | tee "target/bench/$name.txt"
 import json, statistics, sys
-name, other = sys.argv[1], sys.argv[2]
+name, other, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def runs(relay):
-    return [json.load(open(f"target/bench/{name}-{relay}-{run}.json")) for run in (1, 2, 3)]
+    return [json.load(open(f"target/bench/{name}-{relay}-{run}.json")) for run in range(1, count + 1)]
 def figures(d):
     idle = (d["server_rss_idle_kib"] - d["rss_base_kib"]) / max(d["connections"], 1)
     cpu = d["server_cpu_percent"] / max(d["delivered_per_sec"], 1) * 1e6
@@ -287,13 +293,15 @@ def figures(d):
             "p99 ms": d["p99_ms"], "p99.9 ms": d["p999_ms"], "KiB per idle connection": idle * 1.0,
             "warm-up p99 ms": d["warmup_p99_ms"], "warm-up p99.9 ms": d["warmup_p999_ms"]}
 ours, bare = [list(map(figures, runs(r))) for r in ("ours", other)]
-print(f"== {name}: this server in process vs {other}, three runs each, alternating")
+print(f"== {name}: this server in process vs {other}, {count} runs each, alternating")
 for key in ours[0]:
     o = [f[key] for f in ours]; b = [f[key] for f in bare]
     mo, mb = statistics.median(o), statistics.median(b)
     ratio = f"{mo / mb:.2f}x" if mb else "-"
+    lower = sum(x < y for x, y in zip(o, b))
     print(f"{key:>26}: ours {', '.join(f'{v:.3g}' for v in o)} (median {mo:.3g}); "
-          f"{other} {', '.join(f'{v:.3g}' for v in b)} (median {mb:.3g}); ratio {ratio}")
+          f"{other} {', '.join(f'{v:.3g}' for v in b)} (median {mb:.3g}); ratio {ratio}; "
+          f"ours lower in {lower} of {count} pairs")
 PY
 }
 
