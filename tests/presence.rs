@@ -197,14 +197,17 @@ async fn players_in_play_get_no_heartbeats_or_pings_and_stay_connected_once_quie
             }
         }
     }
-    // Both read at once: a socket not read answers no ping.
+    // Both read at once: a socket not read answers no ping. Each player is
+    // kept until both have read theirs: one that left first would be
+    // announced to the other, whose heartbeats may come a little later.
     let heartbeats = |mut player: Player| async move {
         for _ in 0..3 {
             let frame = player.next_raw().await;
             assert_eq!(frame["type"], "heartbeat", "{frame}");
         }
+        player
     };
-    tokio::join!(heartbeats(alice), heartbeats(bob));
+    let _players = tokio::join!(heartbeats(alice), heartbeats(bob));
 }
 
 #[tokio::test]
