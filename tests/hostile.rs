@@ -551,7 +551,6 @@ async fn a_human_typing_and_clicking_at_the_original_scripts_pace_never_hits_a_l
     assert_eq!(server.stats.snapshot().rate_limited, 0);
 }
 
-/// Log lines, captured.
 #[tokio::test]
 async fn a_page_can_ask_whether_its_token_is_the_problem() {
     let guarded = server_with_tokens().await;
