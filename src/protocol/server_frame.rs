@@ -309,9 +309,15 @@ impl ServerFrame {
     }
 
     /// True for the frames a room keeps in its history: actions (verdicts
-    /// included) and presence changes; not typing pings or snapshots.
+    /// included) and the players' presence changes; not typing pings,
+    /// snapshots, or spectators coming and going, which would push the
+    /// battle's moves out of a bounded history.
     pub fn is_event(&self) -> bool {
-        matches!(self, Self::Action(_) | Self::Presence(_))
+        match self {
+            Self::Action(_) => true,
+            Self::Presence(presence) => presence.member.role == Role::Player,
+            _ => false,
+        }
     }
 
     /// The sender and event of a relayed frame, if this is one with its

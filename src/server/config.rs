@@ -132,7 +132,7 @@ pub struct Config {
     #[arg(long, env = "BATTLE_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 
-    /// Events (actions, verdicts, presence) each room keeps, for late
+    /// Events (actions, verdicts, players' presence) each room keeps, for late
     /// joiners and for pages that reconnect with `since`.
     #[arg(long, env = "BATTLE_HISTORY_LEN", default_value_t = HISTORY_LEN)]
     pub history_len: usize,

@@ -109,7 +109,9 @@ pub fn recover(entries: &[HistoryEntry], floor: u64, seq: u64, since: &Since) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Action, ClientEvent, ClientFrame, MemberRef, Role};
+    use crate::protocol::{
+        Action, ClientEvent, ClientFrame, MemberRef, Presence, PresenceEvent, Role,
+    };
 
     fn action(n: u16) -> ServerFrame {
         let frame = ClientFrame::new(ClientEvent::Action(Action::FailedTest(n)));
@@ -147,6 +149,36 @@ mod tests {
         let first = history.entries().next().unwrap();
         assert_eq!(first.at, 1_005);
         assert_eq!(first.frame.seq(), Some(5));
+    }
+
+    #[test]
+    fn an_audience_coming_and_going_leaves_the_battle_in_the_history() {
+        let presence = |role, event, seq| {
+            ServerFrame::Presence(Presence {
+                event,
+                member: MemberRef::new(if role == Role::Player { "p1" } else { "s1" }, role),
+                seq,
+            })
+        };
+        let mut history = History::new(3);
+        history.record(1, 1, &presence(Role::Player, PresenceEvent::Join, 1));
+        history.record(2, 2, &action(2));
+        for seq in 3..=10 {
+            let event = if seq % 2 == 1 {
+                PresenceEvent::Join
+            } else {
+                PresenceEvent::Leave
+            };
+            history.record(seq, seq, &presence(Role::Spectator, event, seq));
+        }
+        history.record(
+            11,
+            11,
+            &presence(Role::Player, PresenceEvent::Reconnecting, 11),
+        );
+        let kept: Vec<u64> = history.entries().map(HistoryEntry::seq).collect();
+        assert_eq!(kept, [1, 2, 11]);
+        assert_eq!(history.floor(), 0, "nothing of the battle was dropped");
     }
 
     #[test]

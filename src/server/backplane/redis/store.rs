@@ -215,7 +215,8 @@ impl Instance {
             invocation.arg(replaced_message(conn));
         }
         for frame in commit.change.frames() {
-            invocation.arg(format!("e|{}", frame.to_json()));
+            let kind = if frame.is_event() { 'e' } else { 'n' };
+            invocation.arg(format!("{kind}|{}", frame.to_json()));
         }
         if let Some(now) = commit.snapshot_at {
             let members = roster.snapshot(now);
