@@ -27,8 +27,9 @@ pub struct Config {
     #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
-    /// Frames queued for one connection. When full, typing pings give way
-    /// to actions; a connection whose queue is full of actions is closed as
+    /// Frames queued for one connection. When full, typing pings and
+    /// spectators' presence give way; a connection whose queue is full of
+    /// frames that must arrive (actions, players' presence) is closed as
     /// too slow.
     #[arg(long, env = "BATTLE_QUEUE_CAPACITY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub queue_capacity: u16,

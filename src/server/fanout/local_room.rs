@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use smallvec::SmallVec;
 
-use super::mailbox::{Fit, Mailbox, Outbound};
+use super::mailbox::{Fit, Keep, Mailbox, Outbound};
 use crate::{
-    protocol::ServerFrame,
+    protocol::{Role, ServerFrame},
     server::{
         backplane::RoomSink,
         stats::{DropReason, Stats},
@@ -65,8 +65,9 @@ impl LocalRoom {
     }
 
     /// Hands the frame to the room's connections. Never blocks: a full
-    /// mailbox gives up typing pings first; one that is full of actions is
-    /// closed, and its connection with it (as a slow consumer).
+    /// mailbox gives up typing pings and the audience's presence first; one
+    /// that is full of frames that must arrive is closed, and its
+    /// connection with it (as a slow consumer).
     fn hand_out(&self, frame: &Outbound) {
         self.lock()
             .retain(|(_, mailbox)| match mailbox.push(frame) {
@@ -78,7 +79,7 @@ impl LocalRoom {
                     self.stats.dropped(DropReason::Coalesced);
                     true
                 }
-                Fit::TypingDropped => {
+                Fit::GaveWay => {
                     self.stats.dropped(DropReason::QueueFull);
                     true
                 }
@@ -96,17 +97,12 @@ impl RoomSink for LocalRoom {
     fn deliver(&self, seq: u64, frame: ServerFrame) {
         let frame = frame.with_seq(seq);
         let text = frame.to_json();
-        self.hand_out(&match frame {
-            ServerFrame::Typing(stamped) => Outbound::typing(text, seq, stamped.from),
-            _ => Outbound::lasting(text, seq),
-        });
+        self.hand_out(&Outbound::new(text, seq, keep(frame)));
     }
 
     fn deliver_text(&self, seq: u64, text: String, typing_from: Option<Arc<str>>) {
-        self.hand_out(&match typing_from {
-            Some(from) => Outbound::typing(text, seq, from),
-            None => Outbound::lasting(text, seq),
-        });
+        let keep = typing_from.map_or(Keep::Always, Keep::Latest);
+        self.hand_out(&Outbound::new(text, seq, keep));
     }
 
     fn replaced(&self, conn: &str) {
@@ -117,5 +113,74 @@ impl RoomSink for LocalRoom {
         {
             mailboxes.swap_remove(at).1.replace();
         }
+    }
+}
+
+/// Whether `frame` may give way in a full mailbox.
+fn keep(frame: ServerFrame) -> Keep {
+    match frame {
+        ServerFrame::Typing(stamped) => Keep::Latest(stamped.from),
+        ServerFrame::Presence(presence) if presence.member.role == Role::Spectator => Keep::IfRoom,
+        _ => Keep::Always,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, task::Poll};
+
+    use super::{keep, Keep, LocalRoom};
+    use crate::{
+        protocol::{
+            Action, ClientEvent, ClientFrame, MemberRef, Presence, PresenceEvent, Role, ServerFrame,
+        },
+        server::{backplane::RoomSink, fanout::Mailbox, stats::Stats},
+    };
+
+    fn relayed(event: ClientEvent) -> ServerFrame {
+        ServerFrame::relayed(
+            ClientFrame::new(event),
+            &MemberRef::new("m1", Role::Player),
+            0,
+        )
+    }
+
+    fn presence(role: Role) -> ServerFrame {
+        ServerFrame::Presence(Presence {
+            event: PresenceEvent::Join,
+            member: MemberRef::new("m2", role),
+            seq: 0,
+        })
+    }
+
+    #[test]
+    fn typing_pings_and_the_audience_may_give_way_and_nothing_else() {
+        assert_eq!(
+            keep(relayed(ClientEvent::Typing)),
+            Keep::Latest("m1".into())
+        );
+        assert_eq!(keep(presence(Role::Spectator)), Keep::IfRoom);
+        assert_eq!(keep(presence(Role::Player)), Keep::Always);
+        let verdict = ClientEvent::Action(Action::FailedTest(3));
+        assert_eq!(keep(relayed(verdict)), Keep::Always);
+        assert_eq!(keep(relayed(ClientEvent::Away(true))), Keep::Always);
+    }
+
+    #[test]
+    fn a_full_mailbox_goes_without_the_audience_and_closes_for_a_player() {
+        let stats = Arc::new(Stats::default());
+        let room = LocalRoom::new(stats.clone());
+        let mailbox = Arc::new(Mailbox::new(1));
+        room.attach("c1".into(), mailbox.clone());
+        room.deliver(1, relayed(ClientEvent::Action(Action::Submitted)));
+        for seq in 2..=5 {
+            room.deliver(seq, presence(Role::Spectator));
+        }
+        assert_eq!(stats.snapshot().gave_way, 4);
+        assert!(!room.detach("other"), "still attached");
+        room.deliver(6, presence(Role::Player));
+        assert_eq!(stats.snapshot().slow_consumers, 1);
+        assert!(matches!(mailbox.try_recv(), Poll::Ready(Some(_))));
+        assert!(matches!(mailbox.try_recv(), Poll::Ready(None)), "closed");
     }
 }

@@ -16,31 +16,34 @@ use tungstenite::Utf8Bytes;
 pub struct Outbound {
     /// The frame's JSON text, shared by every member's queue.
     pub text: Utf8Bytes,
-    /// For a typing ping (volatile: only the latest of a sender matters),
-    /// its sender; `None` for frames that must all arrive.
-    pub typing_from: Option<Arc<str>>,
+    /// Whether it may give way in a full mailbox.
+    pub keep: Keep,
     /// The frame's number in the room's sequence.
     pub seq: u64,
     /// When it was published, for the fan-out latency.
     pub published_at: Instant,
 }
 
-impl Outbound {
-    /// Wraps a serialised frame that must arrive.
-    pub fn lasting(text: String, seq: u64) -> Self {
-        Self {
-            text: text.into(),
-            typing_from: None,
-            seq,
-            published_at: Instant::now(),
-        }
-    }
+/// Whether a frame may give way in a full mailbox, for frames that must
+/// arrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keep {
+    /// It must arrive: actions, the players' presence, snapshots...
+    Always,
+    /// A typing ping from this sender: only the latest of a sender matters.
+    Latest(Arc<str>),
+    /// A spectator coming or going: news no page shows, which a room's
+    /// audience reconnecting at once (after a restart) must not turn into
+    /// a full queue that closes a player's socket.
+    IfRoom,
+}
 
-    /// Wraps a serialised typing ping from `from`.
-    pub fn typing(text: String, seq: u64, from: Arc<str>) -> Self {
+impl Outbound {
+    /// Wraps a serialised frame.
+    pub fn new(text: String, seq: u64, keep: Keep) -> Self {
         Self {
             text: text.into(),
-            typing_from: Some(from),
+            keep,
             seq,
             published_at: Instant::now(),
         }
@@ -65,8 +68,8 @@ pub enum Fit {
     Queued,
     /// Full: it replaced its sender's older queued typing ping.
     Coalesced,
-    /// Full: a queued typing ping, or this one, was dropped.
-    TypingDropped,
+    /// Full: a queued frame that may give way, or this one, was dropped.
+    GaveWay,
     /// Full of frames that must arrive: the reader is too slow.
     Overflow,
     /// The mailbox takes no more frames: its reader is closing.
@@ -74,9 +77,11 @@ pub enum Fit {
 }
 
 /// A connection's bounded queue of outgoing frames. When it is full,
-/// typing pings give way first: a newer ping replaces its sender's queued
-/// one, and an action pushes out a queued ping. Only a mailbox full of
-/// frames that must all arrive overflows, which closes the connection.
+/// typing pings and the audience's presence give way: a newer ping
+/// replaces its sender's queued one, a spectator's presence is dropped,
+/// and a frame that must arrive pushes out the oldest queued one that may
+/// give way. Only a mailbox full of frames that must all arrive overflows,
+/// which closes the connection.
 #[derive(Debug)]
 pub struct Mailbox {
     // A leaf lock: nothing else is locked, and nothing awaited, while held.
@@ -94,15 +99,18 @@ struct MailboxState {
     closed: bool,
 }
 
-fn is_typing_from(queued: &Outgoing, from: Option<&Arc<str>>) -> bool {
-    match queued {
-        Outgoing::Frame(frame) => match (&frame.typing_from, from) {
-            (Some(sender), Some(from)) => sender == from,
-            (Some(_), None) => true,
-            (None, _) => false,
-        },
-        Outgoing::Replaced | Outgoing::Shutdown => false,
-    }
+fn is_typing_from(queued: &Outgoing, from: &Arc<str>) -> bool {
+    matches!(queued, Outgoing::Frame(Outbound { keep: Keep::Latest(sender), .. }) if sender == from)
+}
+
+fn may_give_way(queued: &Outgoing) -> bool {
+    matches!(
+        queued,
+        Outgoing::Frame(Outbound {
+            keep: Keep::Latest(_) | Keep::IfRoom,
+            ..
+        })
+    )
 }
 
 impl Mailbox {
@@ -129,22 +137,29 @@ impl Mailbox {
         let fit = if queue.len() < self.capacity {
             queue.push_back(Outgoing::Frame(frame.clone()));
             Fit::Queued
-        } else if let Some(from) = &frame.typing_from {
-            // Only the sender's latest ping matters.
-            match queue.iter().rposition(|q| is_typing_from(q, Some(from))) {
-                Some(at) => {
-                    queue[at] = Outgoing::Frame(frame.clone());
-                    Fit::Coalesced
-                }
-                None => Fit::TypingDropped,
-            }
-        } else if let Some(at) = queue.iter().position(|q| is_typing_from(q, None)) {
-            queue.remove(at);
-            queue.push_back(Outgoing::Frame(frame.clone()));
-            Fit::TypingDropped
         } else {
-            state.closed = true;
-            Fit::Overflow
+            match &frame.keep {
+                // Only the sender's latest ping matters.
+                Keep::Latest(from) => match queue.iter().rposition(|q| is_typing_from(q, from)) {
+                    Some(at) => {
+                        queue[at] = Outgoing::Frame(frame.clone());
+                        Fit::Coalesced
+                    }
+                    None => Fit::GaveWay,
+                },
+                Keep::IfRoom => Fit::GaveWay,
+                Keep::Always => match queue.iter().position(may_give_way) {
+                    Some(at) => {
+                        queue.remove(at);
+                        queue.push_back(Outgoing::Frame(frame.clone()));
+                        Fit::GaveWay
+                    }
+                    None => {
+                        state.closed = true;
+                        Fit::Overflow
+                    }
+                },
+            }
         };
         drop(state);
         self.ready.wake();
@@ -227,11 +242,19 @@ mod tests {
     use super::*;
 
     fn typing_from(from: &str, seq: u64) -> Outbound {
-        Outbound::typing(format!("typing {from} {seq}"), seq, from.into())
+        Outbound::new(
+            format!("typing {from} {seq}"),
+            seq,
+            Keep::Latest(from.into()),
+        )
     }
 
     fn lasting(seq: u64) -> Outbound {
-        Outbound::lasting(format!("action {seq}"), seq)
+        Outbound::new(format!("action {seq}"), seq, Keep::Always)
+    }
+
+    fn audience(seq: u64) -> Outbound {
+        Outbound::new(format!("spectator {seq}"), seq, Keep::IfRoom)
     }
 
     fn drain(mailbox: &Mailbox) -> Vec<String> {
@@ -319,7 +342,7 @@ mod tests {
         assert_eq!(mailbox.push(&lasting(2)), Fit::Queued);
         assert_eq!(mailbox.push(&typing_from("b", 3)), Fit::Queued);
         assert_eq!(mailbox.push(&typing_from("a", 4)), Fit::Coalesced);
-        assert_eq!(mailbox.push(&typing_from("c", 5)), Fit::TypingDropped);
+        assert_eq!(mailbox.push(&typing_from("c", 5)), Fit::GaveWay);
         assert_eq!(drain(&mailbox), ["typing a 4", "action 2", "typing b 3"]);
     }
 
@@ -328,10 +351,27 @@ mod tests {
         let mailbox = Mailbox::new(2);
         mailbox.push(&typing_from("a", 1));
         mailbox.push(&lasting(2));
-        assert_eq!(mailbox.push(&lasting(3)), Fit::TypingDropped);
+        assert_eq!(mailbox.push(&lasting(3)), Fit::GaveWay);
         assert_eq!(mailbox.push(&lasting(4)), Fit::Overflow);
         assert_eq!(mailbox.push(&lasting(5)), Fit::Closed, "closed for good");
         assert_eq!(drain(&mailbox), ["action 2", "action 3"]);
+    }
+
+    #[test]
+    fn an_audience_coming_and_going_never_fills_a_mailbox_that_must_close() {
+        let mailbox = Mailbox::new(3);
+        mailbox.push(&lasting(1));
+        mailbox.push(&audience(2));
+        mailbox.push(&typing_from("a", 3));
+        assert_eq!(mailbox.push(&audience(4)), Fit::GaveWay, "dropped itself");
+        assert_eq!(
+            mailbox.push(&lasting(5)),
+            Fit::GaveWay,
+            "the oldest gave way"
+        );
+        assert_eq!(mailbox.push(&lasting(6)), Fit::GaveWay);
+        assert_eq!(mailbox.push(&audience(7)), Fit::GaveWay);
+        assert_eq!(drain(&mailbox), ["action 1", "action 5", "action 6"]);
     }
 
     #[test]

@@ -6,5 +6,5 @@ mod mailbox;
 
 pub use self::{
     local_room::LocalRoom,
-    mailbox::{Mailbox, Outbound, Outgoing},
+    mailbox::{Keep, Mailbox, Outbound, Outgoing},
 };

@@ -74,7 +74,8 @@ pub enum DropReason {
     Invalid,
     /// Over the connection's rate (typing dropped, action refused).
     RateLimited,
-    /// A reader's mailbox was full: a typing ping gave way.
+    /// A reader's mailbox was full: a typing ping or a spectator's presence
+    /// gave way.
     QueueFull,
     /// A reader's mailbox was full: a newer typing ping replaced an older one.
     Coalesced,
@@ -203,8 +204,9 @@ pub struct StatsSnapshot {
     pub frames_invalid: u64,
     /// Frames over a connection's rate.
     pub rate_limited: u64,
-    /// Typing pings that gave way in a full mailbox.
-    pub typing_dropped: u64,
+    /// Typing pings and spectators' presence that gave way in a full
+    /// mailbox.
+    pub gave_way: u64,
     /// Connections closed because their mailbox overflowed.
     pub slow_consumers: u64,
     /// Connections closed for a frame over the size limit.
@@ -373,7 +375,7 @@ impl Stats {
             connections: self.connections.get(),
             frames_invalid: dropped(DropReason::Invalid),
             rate_limited: dropped(DropReason::RateLimited),
-            typing_dropped: dropped(DropReason::QueueFull),
+            gave_way: dropped(DropReason::QueueFull),
             slow_consumers: dropped(DropReason::SlowConsumer),
             oversized: closed(Close::Oversized),
             refused_handshakes: refused,

@@ -119,7 +119,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::fanout::Outbound;
+    use crate::server::fanout::{Keep, Outbound};
 
     /// The seqs a batch takes, and how it stops.
     fn taken(batch: &mut Batch, mailbox: &Mailbox) -> (Vec<u64>, &'static str) {
@@ -139,7 +139,7 @@ mod tests {
     fn a_batch_takes_frames_in_order_up_to_its_size_and_leaves_the_rest_queued() {
         let mailbox = Mailbox::new(100);
         for seq in 1..=100 {
-            mailbox.push(&Outbound::lasting(format!("action {seq}"), seq));
+            mailbox.push(&Outbound::new(format!("action {seq}"), seq, Keep::Always));
         }
         let (seqs, end) = taken(&mut Batch::new(), &mailbox);
         assert_eq!((seqs, end), ((1..=64).collect(), "done"));
@@ -152,7 +152,7 @@ mod tests {
     fn a_batch_ends_at_an_overflow_after_the_frames_queued_before_it() {
         let mailbox = Mailbox::new(2);
         for seq in 1..=3 {
-            mailbox.push(&Outbound::lasting(format!("action {seq}"), seq));
+            mailbox.push(&Outbound::new(format!("action {seq}"), seq, Keep::Always));
         }
         assert_eq!(
             taken(&mut Batch::new(), &mailbox),
