@@ -146,6 +146,14 @@ async fn a_returning_player_gets_exactly_what_it_missed_once_in_order(fleet: Fle
     assert_eq!(recoveries(&b, "recovered").await, 1);
 }
 
+/// A server whose rooms keep three events, and Bob playing in "duel".
+async fn bob_in_a_history_of_three(fleet: &Fleet) -> (TestServer, Player) {
+    let short = |config: &mut battle_status::server::config::Config| config.history_len = 3;
+    let server = fleet.spawn_with(short).await;
+    let bob = Player::join_path(&server, &as_player("duel", BOB_KEY)).await;
+    (server, bob)
+}
+
 #[tokio::test]
 async fn in_process_an_audience_coming_and_going_leaves_the_battle_in_the_history() {
     an_audience_coming_and_going_leaves_the_battle_in_the_history(Fleet::in_process()).await;
@@ -158,9 +166,7 @@ async fn over_redis_an_audience_coming_and_going_leaves_the_battle_in_the_histor
 
 /// Watchers come and go more often than a history of three events holds.
 async fn an_audience_coming_and_going_leaves_the_battle_in_the_history(fleet: Fleet) {
-    let short = |config: &mut battle_status::server::config::Config| config.history_len = 3;
-    let server = fleet.spawn_with(short).await;
-    let mut bob = Player::join_path(&server, &as_player("duel", BOB_KEY)).await;
+    let (server, mut bob) = bob_in_a_history_of_three(&fleet).await;
     act_and_wait(&mut bob, "RUNNING").await;
     for _ in 0..3 {
         let watcher = Player::join_path(&server, "/ws/battle/duel/?role=spectator").await;
@@ -201,9 +207,7 @@ async fn over_redis_a_since_the_history_cannot_reach_is_said_so_with_the_snapsho
 }
 
 async fn a_since_the_history_cannot_reach_is_said_so_with_the_snapshot(fleet: Fleet) {
-    let short = |config: &mut battle_status::server::config::Config| config.history_len = 3;
-    let server = fleet.spawn_with(short).await;
-    let mut bob = Player::join_path(&server, &as_player("duel", BOB_KEY)).await;
+    let (server, mut bob) = bob_in_a_history_of_three(&fleet).await;
     for action in ["RUNNING", "FAILED_TC1", "FAILED_TC2", "TLE", "AC"] {
         act_and_wait(&mut bob, action).await;
     }
