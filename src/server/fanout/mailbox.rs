@@ -24,7 +24,7 @@ pub struct Outbound {
     pub published_at: Instant,
 }
 
-/// Whether a frame may give way in a full mailbox, for frames that must
+/// Whether a frame may give way, in a full mailbox, to frames that must
 /// arrive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Keep {
