@@ -313,11 +313,13 @@ impl ServerFrame {
     /// snapshots, or spectators coming and going, which would push the
     /// battle's moves out of a bounded history.
     pub fn is_event(&self) -> bool {
-        match self {
-            Self::Action(_) => true,
-            Self::Presence(presence) => presence.member.role == Role::Player,
-            _ => false,
-        }
+        matches!(self, Self::Action(_) | Self::Presence(_)) && !self.is_audience()
+    }
+
+    /// True for a spectator's presence: news of the audience, which no page
+    /// shows, not of the battle.
+    pub fn is_audience(&self) -> bool {
+        matches!(self, Self::Presence(presence) if presence.member.role == Role::Spectator)
     }
 
     /// The sender and event of a relayed frame, if this is one with its

@@ -8,7 +8,7 @@ use smallvec::SmallVec;
 
 use super::mailbox::{Fit, Keep, Mailbox, Outbound};
 use crate::{
-    protocol::{Role, ServerFrame},
+    protocol::ServerFrame,
     server::{
         backplane::RoomSink,
         stats::{DropReason, Stats},
@@ -120,7 +120,7 @@ impl RoomSink for LocalRoom {
 fn keep(frame: ServerFrame) -> Keep {
     match frame {
         ServerFrame::Typing(stamped) => Keep::Latest(stamped.from),
-        ServerFrame::Presence(presence) if presence.member.role == Role::Spectator => Keep::IfRoom,
+        frame if frame.is_audience() => Keep::IfRoom,
         _ => Keep::Always,
     }
 }
