@@ -7,6 +7,9 @@
 #   scripts/setup.sh --test   the build toolchain, clippy and rustfmt, cargo-fuzz,
 #                             Chromium, Playwright
 #                             and redis-server
+#   scripts/setup.sh --release  the build toolchain, redis-server, and
+#                             llvm-profdata of the compiler's LLVM (Debian's
+#                             llvm-N) for the profile-guided build
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,6 +61,29 @@ fi
 # produce a bundle that hydrates), pinned by tools/package-lock.json.
 npm_ci tools "wasm-opt (npm binaryen)"
 
+# install_debian COMMAND PACKAGE...: Debian's packages for the commands that
+# are missing (pairs of a command and its package).
+install_debian() {
+  local missing=()
+  while [ "$#" -gt 0 ]; do
+    command -v "$1" >/dev/null || missing+=("$2")
+    shift 2
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing Debian's ${missing[*]}"
+    as_root apt-get update
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
+}
+
+if [ "${1:-}" = "--release" ]; then
+  # The profile-guided build's training runs two instances over a private
+  # Redis; its profile is merged by the llvm-profdata of the compiler's
+  # own LLVM major (the raw profile's format follows it).
+  llvm_major=$(rustc -vV | awk '/^LLVM version/ { split($3, v, "."); print v[1] }')
+  install_debian redis-server redis-server "llvm-profdata-$llvm_major" "llvm-$llvm_major"
+fi
+
 if [ "${1:-}" = "--test" ]; then
   # The lints.
   for component in clippy rustfmt; do
@@ -72,13 +98,6 @@ if [ "${1:-}" = "--test" ]; then
   fi
   # Debian's chromium for the browser tests, and redis-server for the
   # tests of instances sharing rooms (each test starts a private one).
-  missing=()
-  command -v chromium >/dev/null || missing+=(chromium)
-  command -v redis-server >/dev/null || missing+=(redis-server)
-  if [ "${#missing[@]}" -gt 0 ]; then
-    say "installing Debian's ${missing[*]}"
-    as_root apt-get update
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends "${missing[@]}"
-  fi
+  install_debian chromium chromium redis-server redis-server
   npm_ci end2end "Playwright (no browser download: the tests use Debian's chromium)"
 fi
