@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates the figures of docs/performance.md: builds the optimised
-# server and the load generator, starts the server on a free loopback port
+# Regenerates the figures of docs/performance.md: builds what ships
+# (scripts/release.sh: the site, the server built with its profile, and the
+# load generator), starts the server on a free loopback port
 # with the per-address and per-connection limits lifted (the generator is
 # one address sending far beyond a human), and runs each scenario. Output:
 # target/bench/*.txt, one file per scenario.
@@ -59,15 +60,12 @@ export PATH="$HOME/.cargo/bin:$ROOT/tools/node_modules/.bin:$PATH"
 mkdir -p target/bench
 RUNS=${RUNS:-3}
 
-cargo leptos build --release --precompress
-# The bare relay reuses the server's build: leptos' crates read
+bash scripts/release.sh
+SERVER=target/pgo/release/battle-status
+# The bare relay reuses the plain release build's crates: leptos' crates read
 # LEPTOS_OUTPUT_NAME (which cargo-leptos sets) when compiled, and without it
 # they, this crate and then the server the next time were all rebuilt.
 LEPTOS_OUTPUT_NAME=battle-status cargo build --release --features ssr --bin bare-relay
-# The generator builds this crate with other features, in a target directory
-# of its own: the library (a cdylib too) keeps one build whatever its
-# features, so the generator's and the server's replaced each other.
-CARGO_TARGET_DIR=target/loadgen cargo build --release --features loadgen --bin loadgen
 # PIN=1: the servers and Redis run on core 0 and the generator on core 1
 # (taskset; each process's runtime then starts one worker), so that the
 # generator's own work is not added to the fan-out of whichever relay takes
@@ -97,7 +95,7 @@ server_flags=("${FRAME_LIMITS[@]}" "${ADMISSION_LIMITS[@]}")
 # $server_flags, waits until it is ready, and adds its address to $addrs.
 start_server() {
   launch env "$@" LEPTOS_SITE_ROOT=target/site RUST_LOG=warn,battle_status::server=info NO_COLOR=1 \
-    "${server_bin:-target/release/battle-status}" --addr 127.0.0.1:0 "${server_flags[@]}"
+    "${server_bin:-$SERVER}" --addr 127.0.0.1:0 "${server_flags[@]}"
 }
 
 # start_fleet N: N instances over the private Redis ($redis_url), each with
@@ -359,7 +357,7 @@ valgrinded() {
     grind+=(--cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 --LL=1048576,16,64)
   fi
   case "$relay" in
-    ours) bin=target/release/battle-status ;;
+    ours) bin=$SERVER ;;
     bare | bare-1k) bin=target/release/bare-relay ;;
     baseline) bin=$BASELINE ;;
   esac
@@ -429,7 +427,7 @@ PY
 fleet_split() {
   local run bin one two redis
   for run in 1 2 3; do
-    for bin in target/release/battle-status ${BASELINE:-}; do
+    for bin in $SERVER ${BASELINE:-}; do
       start_redis
       server_bin=$bin start_fleet 2
       redis-cli -p "$redis_port" CONFIG RESETSTAT > /dev/null
