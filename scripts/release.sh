@@ -40,80 +40,47 @@ CARGO_TARGET_DIR=target/loadgen cargo build --release --features loadgen --bin l
 LLVM_PROFILE_FILE="$ROOT/$TRAIN/build-profiles/%m_%p.profraw" CARGO_TARGET_DIR=$TRAIN \
   RUSTFLAGS=-Cprofile-generate cargo build --release --features ssr --bin battle-status
 
-# launch LOG ENV=VALUE...: an instrumented server on a free port, with the
-# per-connection and admission limits lifted (the generator is one address
-# sending far beyond a human); sets $addr once its /readyz answers 200.
-launch() {
-  local log=$1; shift
-  addr=""
-  env "$@" LLVM_PROFILE_FILE="$PROFILES/%m_%p.profraw" LEPTOS_SITE_ROOT=target/site \
-    RUST_LOG=warn,battle_status::server=info NO_COLOR=1 "$TRAIN/release/battle-status" --addr 127.0.0.1:0 \
-    --typing-per-sec 100000 --typing-burst 100000 --actions-per-sec 100000 --actions-burst 100000 \
-    --excess-burst 100000 --queue-capacity 256 --max-connections-per-ip 100000 \
-    --connections-per-ip-per-sec 100000 --connections-per-ip-burst 100000 \
-    --connections-per-sec 100000 --connections-burst 100000 > "$log" 2>&1 &
-  servers+=($!)
-  for _ in $(seq 1 600); do
-    addr=$(grep -o 'listening on http://[0-9.:]*' "$log" | sed 's|listening on http://||' || true)
-    if [ -n "$addr" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/readyz")" = 200 ]; then
-      return
-    fi
-    sleep 0.1
-  done
-  echo "the instrumented server did not become ready (see $log)" >&2
-  exit 1
-}
+SERVERS_LOG=$TRAIN
+source scripts/servers.sh
+trap stop_servers EXIT
 
-# stop: SIGTERM, the servers' graceful shutdown, which writes their profiles.
-servers=()
-stop() {
-  for pid in "${servers[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  servers=()
-}
-trap stop EXIT
-
+# train: the training load on $SERVER, an instrumented server, whose
+# instances write their profiles when they stop (SIGTERM, the graceful
+# shutdown).
 train() {
-  local a port redis pages=(/ /battle/training /battle/training?role=spectator /healthz /readyz /nowhere)
-  rm -rf "$PROFILES"
-  launch "$TRAIN/server.log"
+  local pages=(/ /battle/training /battle/training?role=spectator /healthz /readyz /nowhere)
+  start_server
   for _ in $(seq 1 50); do
     for page in "${pages[@]}"; do
-      curl -s -o /dev/null -H 'Accept-Encoding: br, gzip' "http://$addr$page"
+      curl -s -o /dev/null -H 'Accept-Encoding: br, gzip' "http://$addrs$page"
     done
   done
   for file in target/site/pkg/*; do
-    curl -s -o /dev/null -H 'Accept-Encoding: br' "http://$addr/pkg/${file##*/}"
+    curl -s -o /dev/null -H 'Accept-Encoding: br' "http://$addrs/pkg/${file##*/}"
   done
-  target/loadgen/release/loadgen --addr "$addr" --rooms 40 --per-room 4 --rate 150 --action-every 5 \
+  target/loadgen/release/loadgen --addr "$addrs" --rooms 40 --per-room 4 --rate 150 --action-every 5 \
     --names --duration 10 > "$TRAIN/loadgen.log" 2>&1
-  target/loadgen/release/loadgen --addr "$addr" --rooms 2000 --per-room 2 --rate 1.25 --duration 10 \
+  target/loadgen/release/loadgen --addr "$addrs" --rooms 2000 --per-room 2 --rate 1.25 --duration 10 \
     --ramp 3000 >> "$TRAIN/loadgen.log" 2>&1
-  curl -s -o /dev/null "http://$addr/metrics"
-  stop
+  curl -s -o /dev/null "http://$addrs/metrics"
+  stop_servers
   # Two instances sharing rooms through a private Redis: every frame
   # crosses it.
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no > "$TRAIN/redis.log" 2>&1 &
-  redis=$!
-  until redis-cli -p "$port" ping > /dev/null 2>&1; do sleep 0.1; done
-  launch "$TRAIN/server-a.log" BATTLE_REDIS_URL="redis://127.0.0.1:$port/" TOKIO_WORKER_THREADS=1
-  a=$addr
-  launch "$TRAIN/server-b.log" BATTLE_REDIS_URL="redis://127.0.0.1:$port/" TOKIO_WORKER_THREADS=1
-  target/loadgen/release/loadgen --addr "$a,$addr" --rooms 50 --per-room 3 --rate 40 --names --duration 10 >> "$TRAIN/loadgen.log" 2>&1
-  stop
-  kill "$redis"
-  wait "$redis" 2>/dev/null || true
-  "llvm-profdata-$LLVM_MAJOR" merge -o "$TRAIN/battle-status.profdata" "$PROFILES"
+  start_redis
+  start_server BATTLE_REDIS_URL="$redis_url" TOKIO_WORKER_THREADS=1
+  start_server BATTLE_REDIS_URL="$redis_url" TOKIO_WORKER_THREADS=1
+  target/loadgen/release/loadgen --addr "$addrs" --rooms 50 --per-room 3 --rate 40 --names --duration 10 \
+    >> "$TRAIN/loadgen.log" 2>&1
+  stop_servers
 }
 
 # The training runs again only for a new instrumented server.
 stamp=$(sha256sum "$TRAIN/release/battle-status" | cut -c1-16)
 if ! cmp -s <(echo "$stamp") "$TRAIN/trained-on" 2>/dev/null || [ ! -f "$TRAIN/battle-status.profdata" ]; then
   say "training the instrumented server"
-  train
+  rm -rf "$PROFILES"
+  LLVM_PROFILE_FILE="$PROFILES/%m_%p.profraw" SERVER=$TRAIN/release/battle-status train
+  "llvm-profdata-$LLVM_MAJOR" merge -o "$TRAIN/battle-status.profdata" "$PROFILES"
   echo "$stamp" > "$TRAIN/trained-on"
 fi
 
@@ -122,6 +89,9 @@ fi
 profile=$ROOT/target/pgo/$(sha256sum "$TRAIN/battle-status.profdata" | cut -c1-16).profdata
 mkdir -p target/pgo
 [ -f "$profile" ] || cp "$TRAIN/battle-status.profdata" "$profile"
+for old in target/pgo/*.profdata; do
+  [ "$ROOT/$old" = "$profile" ] || rm "$old"
+done
 say "the server, built with its profile"
 # The profile sorts functions into .text.hot and .text.unlikely; the linker
 # (rust-lld) keeps them apart only when asked, so that hot code sits together.
