@@ -242,6 +242,12 @@ for key in ours[0]:
     print(f"{key:>26}: ours {', '.join(f'{v:.3g}' for v in o)} (median {mo:.3g}); "
           f"{other} {', '.join(f'{v:.3g}' for v in b)} (median {mb:.3g}); ratio {ratio}; "
           f"ours lower in {lower} of {count} pairs")
+# A generator behind its schedule measures itself: those runs' latencies
+# say nothing of the relays.
+behind = {r: sum(d["generator_behind"] for d in runs(r)) for r in ("ours", other)}
+if any(behind.values()):
+    print(f"the generator fell behind its schedule (over 1 % of its sends 10 ms late) in {behind['ours']} of "
+          f"ours' runs and {behind[other]} of {other}'s: their latencies are the generator's limit, not the relays'")
 PY
 }
 

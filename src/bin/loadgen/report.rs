@@ -55,6 +55,12 @@ fn decode(text: &str) -> Histogram<u64> {
         .unwrap_or_else(|_| histogram())
 }
 
+/// Whether the generator fell behind its schedule: more than 1 % of its
+/// sends later than [`LATE`].
+fn fell_behind(late_sends: u64, sends: u64) -> bool {
+    late_sends * 100 > sends
+}
+
 /// The merged outcome of every shard, printed for people.
 pub fn report(
     outcomes: &[Outcome],
@@ -106,6 +112,10 @@ pub fn report(
         connect_max_ms: connect.max() as f64 / 1000.0,
         send_lag_p99_ms: ms(&lag, 0.99),
         late_sends: sum(|o| o.late_sends),
+        generator_behind: fell_behind(
+            sum(|o| o.late_sends),
+            sum(|o| o.typing_sent + o.actions_sent),
+        ),
         server_rss_idle_kib: rss_idle,
         server_rss_end_kib: rss_end,
         server_cpu_percent: cpu,
@@ -158,7 +168,7 @@ pub fn report(
         summary.send_lag_p99_ms,
         summary.late_sends,
         LATE.as_millis(),
-        if summary.late_sends * 100 > sum(|o| o.typing_sent + o.actions_sent) {
+        if summary.generator_behind {
             "  <- the GENERATOR fell behind: these figures are its limit, not the server's"
         } else {
             ""
@@ -200,7 +210,22 @@ pub struct Summary {
     pub connect_max_ms: f64,
     pub send_lag_p99_ms: f64,
     pub late_sends: u64,
+    /// More than 1 % of the sends were late: the latencies are the
+    /// generator's limit, not the server's.
+    pub generator_behind: bool,
     pub server_rss_idle_kib: Option<u64>,
     pub server_rss_end_kib: Option<u64>,
     pub server_cpu_percent: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fell_behind;
+
+    #[test]
+    fn the_generator_fell_behind_when_more_than_one_send_in_a_hundred_was_late() {
+        assert!(!fell_behind(0, 0), "nothing sent, nothing late");
+        assert!(!fell_behind(10, 1_000), "1 % late is still on schedule");
+        assert!(fell_behind(11, 1_000));
+    }
 }
