@@ -83,6 +83,7 @@ pub fn report(
     let actions_expected = sum(|o| o.actions_expected);
     let actions_received = sum(|o| o.actions_received);
     let connected = sum(|o| o.connected);
+    let late_sends = sum(|o| o.late_sends);
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let rss_idle: Option<u64> = outcomes.iter().filter_map(|o| o.server_rss_idle_kib).max();
     let summary = Summary {
@@ -111,11 +112,8 @@ pub fn report(
         connect_p99_ms: ms(&connect, 0.99),
         connect_max_ms: connect.max() as f64 / 1000.0,
         send_lag_p99_ms: ms(&lag, 0.99),
-        late_sends: sum(|o| o.late_sends),
-        generator_behind: fell_behind(
-            sum(|o| o.late_sends),
-            sum(|o| o.typing_sent + o.actions_sent),
-        ),
+        late_sends,
+        generator_behind: fell_behind(late_sends, sum(|o| o.typing_sent + o.actions_sent)),
         server_rss_idle_kib: rss_idle,
         server_rss_end_kib: rss_end,
         server_cpu_percent: cpu,
